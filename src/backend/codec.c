@@ -1,0 +1,576 @@
+/*-------------------------------------------------------------------------
+ *
+ * codec.c
+ *	  Conversion between remote values and local Datums.
+ *
+ * Result columns are requested in binary and decoded with the local type's
+ * receive function when the remote column has the very same built-in type
+ * (built-in OIDs are identical on every server, and so is the binary format
+ * of a built-in type across the supported versions); every other column is
+ * requested in text and decoded with the local type's input function, which
+ * gives the same result as an assignment of the remote value's text to the
+ * local column.  The declared typmod is passed to both, so that varchar(n)
+ * lengths are checked and numeric(p,s) values rounded as they would be
+ * locally.
+ *
+ * Query parameters go the other way: values of built-in types are sent in
+ * binary with the type's OID, everything else (unknown-typed literals,
+ * records, composite, enum and other extension types) as text with an
+ * unspecified type, so that the remote server infers it.
+ *
+ * Binary receive and send functions of string types convert between the
+ * local session's client_encoding and the database encoding, because they
+ * normally talk to the local client.  The remote connection, however,
+ * exchanges text in the local database encoding, so the binary format is
+ * only used while the local client_encoding needs no conversion; otherwise
+ * every value travels as text.
+ *
+ * Decoding a row allocates nothing beyond what the type functions do and
+ * performs no catalog lookup: all of that is done once per result in
+ * PgaResultCodecCreate.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/syscache.h"
+
+#include "codec.h"
+
+/* State of the error context callback of PgaDecodeRow */
+typedef struct DecodeErrorState
+{
+	const PgaResultCodec *codec;
+	int			attnum;			/* local column being decoded, or -1 */
+} DecodeErrorState;
+
+/* State of the error context callback of PgaRowToJsonb */
+typedef struct JsonbErrorState
+{
+	const char *colname;		/* remote column being converted, or NULL */
+} JsonbErrorState;
+
+/*
+ * Can values of string types travel in binary?  The send and receive
+ * functions of text, varchar, name, json, tsvector and the like convert
+ * between the local client_encoding and the database encoding; that is a
+ * no-op only when the two agree or the client encoding is SQL_ASCII.
+ */
+static bool
+binary_strings_ok(void)
+{
+	int			client_encoding = pg_get_client_encoding();
+
+	return client_encoding == GetDatabaseEncoding() ||
+		client_encoding == PG_SQL_ASCII;
+}
+
+/*
+ * Error context for PgaDecodeRow: the column and the server.
+ */
+static void
+decode_error_callback(void *arg)
+{
+	DecodeErrorState *state = (DecodeErrorState *) arg;
+	const PgaResultCodec *codec = state->codec;
+	Form_pg_attribute attr;
+
+	if (state->attnum < 0)
+		return;
+
+	attr = TupleDescAttr(codec->tupdesc, state->attnum);
+	errcontext("column \"%s\" of the remote result from server \"%s\"",
+			   NameStr(attr->attname),
+			   codec->server ? codec->server : "");
+}
+
+PgaResultCodec *
+PgaResultCodecCreate(TupleDesc tupdesc, const pgw_field_desc *fields,
+					 int nfields, bool allow_tag, const char *server,
+					 MemoryContext mcxt)
+{
+	PgaResultCodec *codec;
+	MemoryContext oldcxt;
+	bool		strings_ok = binary_strings_ok();
+	int			nlive = 0;
+	int			first_remote;
+	int			attnum;
+	int			i;
+
+	for (attnum = 0; attnum < tupdesc->natts; attnum++)
+	{
+		if (!TupleDescAttr(tupdesc, attnum)->attisdropped)
+			nlive++;
+	}
+
+	/*
+	 * The remote result must fill every live local column, except that a
+	 * fan-out may reserve the first local column for the target tag.
+	 */
+	if (nfields == nlive)
+		first_remote = 0;
+	else if (allow_tag && nfields == nlive - 1 &&
+			 !TupleDescAttr(tupdesc, 0)->attisdropped)
+		first_remote = 1;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("remote query result does not match the column definition list"),
+				 errdetail_plural("The remote query returned %d column, but the column definition list has %d.",
+								  "The remote query returned %d columns, but the column definition list has %d.",
+								  nfields, nfields, nlive),
+				 errcontext("remote server \"%s\"", server ? server : "")));
+
+	oldcxt = MemoryContextSwitchTo(mcxt);
+
+	codec = palloc0(sizeof(PgaResultCodec));
+	codec->tupdesc = CreateTupleDescCopy(tupdesc);
+	codec->first_remote = first_remote;
+	codec->nremote = nfields;
+	codec->cols = palloc0(sizeof(PgaColumnCodec) * Max(nfields, 1));
+	codec->formats = palloc0(sizeof(int16) * Max(nfields, 1));
+	initStringInfo(&codec->buf);
+	codec->server = server ? pstrdup(server) : NULL;
+	codec->mcxt = mcxt;
+
+	MemoryContextSwitchTo(oldcxt);
+
+	attnum = first_remote;
+	for (i = 0; i < nfields; i++)
+	{
+		PgaColumnCodec *col = &codec->cols[i];
+		Form_pg_attribute attr;
+		HeapTuple	typtup;
+		Form_pg_type typform;
+		Oid			funcid;
+
+		/* skip dropped local columns: they are NULL in every row */
+		while (TupleDescAttr(tupdesc, attnum)->attisdropped)
+			attnum++;
+		attr = TupleDescAttr(tupdesc, attnum);
+		attnum++;
+
+		col->local_type = attr->atttypid;
+		col->local_typmod = attr->atttypmod;
+		col->remote_type = (Oid) fields[i].type_oid;
+
+		typtup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(attr->atttypid));
+		if (!HeapTupleIsValid(typtup))
+			elog(ERROR, "cache lookup failed for type %u", attr->atttypid);
+		typform = (Form_pg_type) GETSTRUCT(typtup);
+
+		col->binary = (col->remote_type == col->local_type &&
+					   PgaTypeIsBuiltin(col->local_type) &&
+					   OidIsValid(typform->typreceive) &&
+					   strings_ok);
+		funcid = col->binary ? typform->typreceive : typform->typinput;
+		if (!OidIsValid(funcid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("no input function available for type %s",
+							format_type_be(attr->atttypid))));
+		col->ioparam = getTypeIOParam(typtup);
+		ReleaseSysCache(typtup);
+
+		fmgr_info_cxt(funcid, &col->func, mcxt);
+		codec->formats[i] = col->binary ? 1 : 0;
+	}
+
+	return codec;
+}
+
+void
+PgaDecodeRow(PgaResultCodec *codec, const pgw_value *columns, int ncolumns,
+			 Datum *values, bool *nulls)
+{
+	TupleDesc	tupdesc = codec->tupdesc;
+	StringInfo	buf = &codec->buf;
+	DecodeErrorState errstate;
+	ErrorContextCallback errcallback;
+	int			attnum;
+	int			i;
+
+	if (ncolumns != codec->nremote)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("unexpected number of columns in a row from remote server \"%s\"",
+						codec->server ? codec->server : ""),
+				 errdetail_plural("The row has %d column, but the result was described with %d.",
+								  "The row has %d columns, but the result was described with %d.",
+								  ncolumns, ncolumns, codec->nremote)));
+
+	errstate.codec = codec;
+	errstate.attnum = -1;
+	errcallback.callback = decode_error_callback;
+	errcallback.arg = &errstate;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	attnum = codec->first_remote;
+	for (i = 0; i < ncolumns; i++)
+	{
+		PgaColumnCodec *col = &codec->cols[i];
+		const pgw_value *value = &columns[i];
+
+		while (TupleDescAttr(tupdesc, attnum)->attisdropped)
+		{
+			values[attnum] = (Datum) 0;
+			nulls[attnum] = true;
+			attnum++;
+		}
+		errstate.attnum = attnum;
+
+		if (value->len < 0)
+		{
+			/*
+			 * Let the type see the NULL like COPY does: a strict function
+			 * (nearly all) is not called, domain_in checks NOT NULL.
+			 */
+			if (col->binary)
+				values[attnum] = ReceiveFunctionCall(&col->func, NULL,
+													 col->ioparam,
+													 col->local_typmod);
+			else
+				values[attnum] = InputFunctionCall(&col->func, NULL,
+												   col->ioparam,
+												   col->local_typmod);
+			nulls[attnum] = true;
+		}
+		else if (col->binary)
+		{
+			/* appendBinaryStringInfo keeps a trailing NUL, as Bind does */
+			resetStringInfo(buf);
+			appendBinaryStringInfo(buf, (const char *) value->data,
+								   value->len);
+			values[attnum] = ReceiveFunctionCall(&col->func, buf,
+												 col->ioparam,
+												 col->local_typmod);
+			if (buf->cursor != buf->len)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+						 errmsg("incorrect binary data format in remote column %d",
+								i + 1)));
+			nulls[attnum] = false;
+		}
+		else
+		{
+			/*
+			 * Input functions trust their argument to be a valid string in
+			 * the database encoding, without NUL bytes; do not trust the
+			 * remote server that far.
+			 */
+			(void) pg_verify_mbstr(GetDatabaseEncoding(),
+								   (const char *) value->data, value->len,
+								   false);
+			resetStringInfo(buf);
+			appendBinaryStringInfo(buf, (const char *) value->data,
+								   value->len);
+			values[attnum] = InputFunctionCall(&col->func, buf->data,
+											   col->ioparam,
+											   col->local_typmod);
+			nulls[attnum] = false;
+		}
+		attnum++;
+	}
+
+	/* trailing dropped columns */
+	for (; attnum < tupdesc->natts; attnum++)
+	{
+		Assert(TupleDescAttr(tupdesc, attnum)->attisdropped);
+		values[attnum] = (Datum) 0;
+		nulls[attnum] = true;
+	}
+
+	error_context_stack = errcallback.previous;
+}
+
+/*
+ * Add one argument value to params at index n.  typid is the value's type
+ * as the function call sees it.
+ */
+static void
+encode_param(PgaParams *params, int n, Datum value, bool isnull, Oid typid,
+			 bool strings_ok)
+{
+	Oid			basetype = getBaseType(typid);
+	HeapTuple	typtup;
+	Form_pg_type typform;
+	bool		named_type;
+	bool		binary;
+	Oid			sendfunc;
+	Oid			outfunc;
+
+	typtup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(basetype));
+	if (!HeapTupleIsValid(typtup))
+		elog(ERROR, "cache lookup failed for type %u", basetype);
+	typform = (Form_pg_type) GETSTRUCT(typtup);
+
+	/*
+	 * The remote server knows a built-in type by its OID, except that
+	 * records and composite types (and arrays of them) carry the OIDs of
+	 * their columns in binary and need a matching row type on the remote
+	 * side, and pseudo-types (unknown-typed literals, cstring, record) are
+	 * no types to declare: those go as text of unspecified type.  A domain
+	 * goes as its base type.
+	 */
+	named_type = PgaTypeIsBuiltin(basetype) &&
+		typform->typtype != TYPTYPE_PSEUDO &&
+		typform->typtype != TYPTYPE_COMPOSITE &&
+		!(OidIsValid(typform->typelem) && typform->typlen == -1 &&
+		  type_is_rowtype(typform->typelem));
+	binary = named_type && OidIsValid(typform->typsend) && strings_ok;
+	sendfunc = typform->typsend;
+	outfunc = typform->typoutput;
+	ReleaseSysCache(typtup);
+
+	params->types[n] = named_type ? basetype : InvalidOid;
+	params->formats[n] = binary ? 1 : 0;
+
+	if (isnull)
+	{
+		params->values[n] = NULL;
+		params->lengths[n] = -1;
+	}
+	else if (binary)
+	{
+		bytea	   *b = OidSendFunctionCall(sendfunc, value);
+
+		params->values[n] = VARDATA(b);
+		params->lengths[n] = VARSIZE(b) - VARHDRSZ;
+	}
+	else
+	{
+		char	   *s = OidOutputFunctionCall(outfunc, value);
+
+		params->values[n] = s;
+		params->lengths[n] = (int32) strlen(s);
+	}
+}
+
+void
+PgaParamsFromArgs(FunctionCallInfo fcinfo, int first_arg, PgaParams *params)
+{
+	int			nargs = PG_NARGS();
+	int			last_plain = nargs;
+	ArrayType  *variadic = NULL;
+	Oid			elemtype = InvalidOid;
+	Datum	   *elems = NULL;
+	bool	   *elemnulls = NULL;
+	int			nelems = 0;
+	int			nparams;
+	bool		strings_ok = binary_strings_ok();
+	int			n = 0;
+	int			i;
+
+	/*
+	 * With VARIADIC "any", f(x, VARIADIC arr) passes the array itself as the
+	 * last argument: its elements are the parameters.  A NULL array means no
+	 * parameters, as for format().
+	 */
+	if (nargs > first_arg && get_fn_expr_variadic(fcinfo->flinfo))
+	{
+		last_plain = nargs - 1;
+		if (!PG_ARGISNULL(nargs - 1))
+		{
+			Oid			arraytype = get_fn_expr_argtype(fcinfo->flinfo,
+														nargs - 1);
+			int16		elemlen;
+			bool		elembyval;
+			char		elemalign;
+
+			if (!OidIsValid(arraytype) ||
+				!OidIsValid(get_base_element_type(arraytype)))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("VARIADIC argument must be an array")));
+
+			variadic = PG_GETARG_ARRAYTYPE_P(nargs - 1);
+			elemtype = ARR_ELEMTYPE(variadic);
+			get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
+			deconstruct_array(variadic, elemtype, elemlen, elembyval,
+							  elemalign, &elems, &elemnulls, &nelems);
+		}
+	}
+
+	nparams = Max(last_plain - first_arg, 0) + nelems;
+	if (nparams > PG_UINT16_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many parameters for a remote query"),
+				 errdetail("The remote query has %d parameters; at most %d are allowed.",
+						   nparams, PG_UINT16_MAX)));
+
+	params->nparams = nparams;
+	params->types = palloc(sizeof(Oid) * Max(nparams, 1));
+	params->formats = palloc(sizeof(int16) * Max(nparams, 1));
+	params->values = palloc(sizeof(char *) * Max(nparams, 1));
+	params->lengths = palloc(sizeof(int32) * Max(nparams, 1));
+
+	for (i = first_arg; i < last_plain; i++)
+	{
+		Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, i);
+
+		if (!OidIsValid(typid))
+			elog(ERROR, "could not determine data type of argument %d",
+				 i + 1);
+		encode_param(params, n++, PG_GETARG_DATUM(i), PG_ARGISNULL(i),
+					 typid, strings_ok);
+	}
+
+	for (i = 0; i < nelems; i++)
+		encode_param(params, n++, elems[i], elemnulls[i], elemtype,
+					 strings_ok);
+
+	Assert(n == nparams);
+}
+
+/*
+ * Error context for PgaRowToJsonb.
+ */
+static void
+jsonb_error_callback(void *arg)
+{
+	JsonbErrorState *state = (JsonbErrorState *) arg;
+
+	if (state->colname)
+		errcontext("column \"%s\" of the remote result", state->colname);
+}
+
+Jsonb *
+PgaRowToJsonb(const pgw_field_desc *fields, int nfields,
+			  const pgw_value *columns)
+{
+	int			encoding = GetDatabaseEncoding();
+	JsonbParseState *state = NULL;
+	JsonbValue *result;
+	JsonbErrorState errstate;
+	ErrorContextCallback errcallback;
+	int			i;
+
+	errstate.colname = NULL;
+	errcallback.callback = jsonb_error_callback;
+	errcallback.arg = &errstate;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+
+	for (i = 0; i < nfields; i++)
+	{
+		const pgw_value *value = &columns[i];
+		const char *data = (const char *) value->data;
+		JsonbValue	key;
+		JsonbValue	v;
+
+		errstate.colname = fields[i].name;
+
+		key.type = jbvString;
+		key.val.string.len = (int) strlen(fields[i].name);
+		key.val.string.val = unconstify(char *, fields[i].name);
+		(void) pg_verify_mbstr(encoding, key.val.string.val,
+							   key.val.string.len, false);
+		pushJsonbValue(&state, WJB_KEY, &key);
+
+		if (value->len < 0)
+		{
+			v.type = jbvNull;
+			pushJsonbValue(&state, WJB_VALUE, &v);
+			continue;
+		}
+
+		(void) pg_verify_mbstr(encoding, data, value->len, false);
+
+		switch (fields[i].type_oid)
+		{
+			case INT2OID:
+			case INT4OID:
+			case INT8OID:
+			case FLOAT4OID:
+			case FLOAT8OID:
+			case NUMERICOID:
+				{
+					char	   *str = pnstrdup(data, value->len);
+					Numeric		num;
+
+					num = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+															  CStringGetDatum(str),
+															  ObjectIdGetDatum(InvalidOid),
+															  Int32GetDatum(-1)));
+					if (numeric_is_nan(num) || numeric_is_inf(num))
+					{
+						/* JSON has no NaN or infinity */
+						v.type = jbvString;
+						v.val.string.len = value->len;
+						v.val.string.val = str;
+					}
+					else
+					{
+						v.type = jbvNumeric;
+						v.val.numeric = num;
+					}
+					pushJsonbValue(&state, WJB_VALUE, &v);
+				}
+				break;
+
+			case BOOLOID:
+				if (value->len == 1 && (data[0] == 't' || data[0] == 'f'))
+				{
+					v.type = jbvBool;
+					v.val.boolean = (data[0] == 't');
+				}
+				else
+				{
+					v.type = jbvString;
+					v.val.string.len = value->len;
+					v.val.string.val = unconstify(char *, data);
+				}
+				pushJsonbValue(&state, WJB_VALUE, &v);
+				break;
+
+			case JSONOID:
+			case JSONBOID:
+				{
+					char	   *str = pnstrdup(data, value->len);
+					Jsonb	   *jb;
+
+					jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+															CStringGetDatum(str)));
+					v.type = jbvBinary;
+					v.val.binary.data = &jb->root;
+					v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+					pushJsonbValue(&state, WJB_VALUE, &v);
+				}
+				break;
+
+			default:
+				v.type = jbvString;
+				v.val.string.len = value->len;
+				v.val.string.val = unconstify(char *, data);
+				pushJsonbValue(&state, WJB_VALUE, &v);
+				break;
+		}
+	}
+
+	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+
+	error_context_stack = errcallback.previous;
+
+	return JsonbValueToJsonb(result);
+}
+
+char *
+PgaValueToCString(const pgw_value *value)
+{
+	if (value->len < 0)
+		return NULL;
+	return pnstrdup((const char *) value->data, value->len);
+}

@@ -1,0 +1,103 @@
+/*-------------------------------------------------------------------------
+ *
+ * codec.h
+ *	  Conversion between remote values and local Datums: result columns
+ *	  decoded in binary with the local type's receive function when the
+ *	  remote type is the same built-in type, in text with the input function
+ *	  otherwise; query parameters encoded in binary with the send function
+ *	  for built-in types, in text otherwise; rows as jsonb.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGASYNC_CODEC_H
+#define PGASYNC_CODEC_H
+
+#include "postgres.h"
+
+#include "access/tupdesc.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+#include "protocol/pgw_msg.h"
+
+/* Built-in types have OIDs below FirstGenbkiObjectId (10000). */
+#define PgaTypeIsBuiltin(typid)	((typid) < 10000)
+
+typedef struct PgaColumnCodec
+{
+	Oid			local_type;
+	int32		local_typmod;
+	Oid			remote_type;
+	bool		binary;			/* request and decode in binary */
+	FmgrInfo	func;			/* receive (binary) or input (text) function */
+	Oid			ioparam;
+} PgaColumnCodec;
+
+typedef struct PgaResultCodec
+{
+	TupleDesc	tupdesc;		/* local row type */
+	int			first_remote;	/* local column of remote column 0 (0 or 1) */
+	int			nremote;		/* remote columns */
+	PgaColumnCodec *cols;		/* nremote entries */
+	int16	   *formats;		/* nremote result format codes, for Bind */
+	StringInfoData buf;			/* scratch for one value */
+	const char *server;			/* for error messages */
+	MemoryContext mcxt;
+} PgaResultCodec;
+
+/*
+ * Plan the decoding of a remote result described by fields into rows of
+ * tupdesc.  When allow_tag is true and tupdesc has exactly one column more
+ * than the remote result, local column 0 is left to the caller (fan-out
+ * target tagging) and first_remote is 1.  A column-count mismatch is an
+ * error naming the server.  The remote types come from a statement
+ * Describe (fields[i].type_oid); formats[] then holds the result formats to
+ * request in Bind: binary where the remote type equals the local one, is
+ * built-in and has a receive function; text otherwise.  Everything is
+ * allocated in mcxt.
+ */
+extern PgaResultCodec *PgaResultCodecCreate(TupleDesc tupdesc,
+											const pgw_field_desc *fields,
+											int nfields, bool allow_tag,
+											const char *server,
+											MemoryContext mcxt);
+
+/*
+ * Decode one DataRow into values/nulls (tupdesc->natts entries; entries
+ * before first_remote are left alone).  Conversion errors carry a context
+ * naming the column and the server.
+ */
+extern void PgaDecodeRow(PgaResultCodec *codec, const pgw_value *columns,
+						 int ncolumns, Datum *values, bool *nulls);
+
+/* Remote query parameters built from SQL arguments */
+typedef struct PgaParams
+{
+	int			nparams;
+	Oid		   *types;			/* sent in Parse: built-in types, else 0 */
+	int16	   *formats;		/* 1 binary, 0 text */
+	char	  **values;			/* NULL for SQL NULL */
+	int32	   *lengths;
+} PgaParams;
+
+/*
+ * Build parameters from arguments first_arg..PG_NARGS()-1 of a function
+ * declared with VARIADIC "any" (also handles a VARIADIC array passed
+ * explicitly).  Allocated in the current memory context.
+ */
+extern void PgaParamsFromArgs(FunctionCallInfo fcinfo, int first_arg,
+							  PgaParams *params);
+
+/*
+ * One remote row as a jsonb object keyed by column name; values decoded
+ * from text format: numbers (but NaN/Infinity), booleans, json and jsonb
+ * as themselves, NULL as null, everything else as a string.
+ */
+extern Jsonb *PgaRowToJsonb(const pgw_field_desc *fields, int nfields,
+							const pgw_value *columns);
+
+/* Text of one column of a text-format result, palloc'd; NULL for NULL. */
+extern char *PgaValueToCString(const pgw_value *value);
+
+#endif							/* PGASYNC_CODEC_H */

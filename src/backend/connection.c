@@ -1,0 +1,744 @@
+/*-------------------------------------------------------------------------
+ *
+ * connection.c
+ *	  The backend's connection cache, named connections, the prepared
+ *	  statement cache of each connection, and the transaction callbacks.
+ *
+ * Sessions are found by a key: "n:<name>" for connections opened with
+ * pgasync.connect(), "s:<server oid>:<user oid>" for pgasync_fdw servers
+ * and "d:<user oid>:<hash>" for connection strings.  A cached connection is
+ * only ever used by the local role it was opened for.  A connection that
+ * broke is closed at the end of the transaction (or when next used) and
+ * the next call reconnects.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "common/hashfn.h"
+#include "foreign/foreign.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "connection.h"
+#include "pgasync.h"
+#include "remote_error.h"
+
+typedef struct PgaStmtKey
+{
+	uint64		hash;
+} PgaStmtKey;
+
+typedef struct PgaStmtEntry
+{
+	PgaStmtKey	key;
+	PgaStatement *stmt;
+} PgaStmtEntry;
+
+static HTAB *pga_sessions = NULL;
+
+/* Abort handling must not take longer than this per transaction. */
+#define PGA_CANCEL_TIMEOUT_MS 1000
+
+PG_FUNCTION_INFO_V1(pgasync_connect);
+PG_FUNCTION_INFO_V1(pgasync_disconnect);
+PG_FUNCTION_INFO_V1(pgasync_disconnect_all);
+PG_FUNCTION_INFO_V1(pgasync_connections);
+
+static void session_clear_statements(PgaSession *s);
+
+/* ----------------------------------------------------------------
+ * Transaction callbacks
+ * ----------------------------------------------------------------
+ */
+
+/* Close connections that broke; their next use reconnects. */
+static void
+close_broken_sessions(void)
+{
+	HASH_SEQ_STATUS scan;
+	PgaSession *s;
+
+	if (pga_sessions == NULL)
+		return;
+	hash_seq_init(&scan, pga_sessions);
+	while ((s = hash_seq_search(&scan)) != NULL)
+	{
+		if (s->conn != NULL && PgaConnGetPhase(s->conn) != PGA_PHASE_READY)
+			PgaSessionReset(s);
+	}
+}
+
+static void
+pga_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		PgaDriverAbortAll(PGA_CANCEL_TIMEOUT_MS);
+		close_broken_sessions();
+	}
+}
+
+static void
+pga_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		PgaDriverAbortAll(PGA_CANCEL_TIMEOUT_MS);
+		close_broken_sessions();
+	}
+}
+
+void
+PgaConnectionInit(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(((PgaSession *) 0)->key);
+	ctl.entrysize = sizeof(PgaSession);
+	pga_sessions = hash_create("pgasync sessions", 16, &ctl,
+							   HASH_ELEM | HASH_STRINGS);
+	RegisterXactCallback(pga_xact_callback, NULL);
+	RegisterSubXactCallback(pga_subxact_callback, NULL);
+}
+
+/* ----------------------------------------------------------------
+ * Sessions
+ * ----------------------------------------------------------------
+ */
+
+static bool
+looks_like_dsn(const char *s)
+{
+	return strchr(s, '=') != NULL ||
+		strncmp(s, "postgres://", 11) == 0 ||
+		strncmp(s, "postgresql://", 13) == 0;
+}
+
+static ForeignServer *
+find_pgasync_server(const char *name)
+{
+	ForeignServer *server = GetForeignServerByName(name, true);
+	ForeignDataWrapper *fdw;
+
+	if (server == NULL)
+		return NULL;
+	fdw = GetForeignDataWrapper(server->fdwid);
+	if (strcmp(fdw->fdwname, "pgasync_fdw") != 0)
+		return NULL;
+	return server;
+}
+
+static PgaSession *
+session_create(const char *key, PgaTargetKind kind)
+{
+	PgaSession *s;
+	bool		found;
+	HASHCTL		ctl;
+
+	s = hash_search(pga_sessions, key, HASH_ENTER, &found);
+	Assert(!found);
+	memset(((char *) s) + sizeof(s->key), 0, sizeof(PgaSession) - sizeof(s->key));
+	s->kind = kind;
+	s->userid = GetUserId();
+	s->mcxt = AllocSetContextCreate(TopMemoryContext, "pgasync session",
+									ALLOCSET_SMALL_SIZES);
+	dlist_init(&s->stmt_lru);
+	ctl.keysize = sizeof(PgaStmtKey);
+	ctl.entrysize = sizeof(PgaStmtEntry);
+	ctl.hcxt = s->mcxt;
+	s->stmts = hash_create("pgasync statements", 64, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	PgaSessionOptionsInit(&s->opts);
+	return s;
+}
+
+static void
+session_destroy(PgaSession *s)
+{
+	if (s->conn)
+		PgaConnClose(s->conn);
+	s->conn = NULL;
+	MemoryContextDelete(s->mcxt);
+	hash_search(pga_sessions, s->key, HASH_REMOVE, NULL);
+}
+
+void
+PgaSessionReset(PgaSession *s)
+{
+	if (s->conn)
+		PgaConnClose(s->conn);
+	s->conn = NULL;
+	session_clear_statements(s);
+}
+
+/* Copy session options into the session's context. */
+static void
+session_set_options(PgaSession *s, const PgaSessionOptions *opts)
+{
+	MemoryContext old = MemoryContextSwitchTo(s->mcxt);
+	ListCell   *lc;
+
+	s->opts = *opts;
+	s->opts.server_settings = NIL;
+	foreach(lc, opts->server_settings)
+		s->opts.server_settings = lappend(s->opts.server_settings, pstrdup(lfirst(lc)));
+	MemoryContextSwitchTo(old);
+}
+
+/* Start connecting a session's connection (non-blocking). */
+static void
+session_open(PgaSession *s)
+{
+	PgaTarget	target;
+
+	if (s->conn != NULL)
+	{
+		if (PgaConnGetPhase(s->conn) != PGA_PHASE_BROKEN)
+			return;
+		PgaSessionReset(s);
+	}
+	if (PgaDriverConnectionCount() >= pgasync_max_connections)
+		ereport(ERROR,
+				(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
+				 errmsg("too many pgasync connections"),
+				 errdetail("This backend already holds %d remote connections.",
+						   PgaDriverConnectionCount()),
+				 errhint("Close connections with pgasync.disconnect() or raise pgasync.max_connections.")));
+
+	memset(&target, 0, sizeof(target));
+	if (s->kind == PGA_TARGET_SERVER)
+	{
+		ForeignServer *server = GetForeignServer(s->serverid);
+
+		PgaTargetFromServer(server, &target);
+	}
+	else
+	{
+		PgaTargetFromDsn(s->conninfo, &target);
+		target.opts = s->opts;
+	}
+	s->conn = PgaConnOpen(&target, s->label);
+	PgaTargetRelease(&target);
+	PgaConnSetOwnerData(s->conn, s);
+	s->opened_at = GetCurrentTimestamp();
+	s->last_used = s->opened_at;
+	session_clear_statements(s);
+}
+
+void
+PgaSessionWaitConnected(PgaSession **sessions, int n)
+{
+	PgaConn   **conns = palloc(sizeof(PgaConn *) * n);
+	int			pending = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (sessions[i]->conn != NULL &&
+			PgaConnGetPhase(sessions[i]->conn) == PGA_PHASE_CONNECTING)
+			conns[pending++] = sessions[i]->conn;
+		else if (sessions[i]->conn != NULL &&
+				 PgaConnGetPhase(sessions[i]->conn) == PGA_PHASE_BROKEN)
+			PgaRaiseConnFailure(sessions[i]->conn);
+	}
+	while (pending > 0)
+	{
+		pgw_event	ev;
+		PgaConn    *c = PgaDriverNextEvent(conns, pending, &ev, 0);
+
+		if (c == NULL)
+			break;
+		switch (ev.type)
+		{
+			case PGW_EV_CONNECTED:
+				for (i = 0; i < pending; i++)
+					if (conns[i] == c)
+						conns[i] = conns[--pending];
+				break;
+			case PGW_EV_NOTICE:
+				PgaRelayNotice(&ev.msg.u.error, PgaConnLabel(c));
+				break;
+			case PGW_EV_ERROR:
+				PgaRaiseRemoteError(ERROR, PgaRemoteErrorCopy(&ev.msg.u.error),
+									PgaConnLabel(c), NULL);
+				break;
+			default:
+				if (PgaConnGetPhase(c) == PGA_PHASE_BROKEN)
+					PgaRaiseConnFailure(c);
+				break;
+		}
+	}
+	pfree(conns);
+}
+
+/*
+ * Find the session for a target, creating it (and starting its connection)
+ * when needed.
+ */
+PgaSession *
+PgaSessionGetNoWait(const char *target)
+{
+	char		key[256];
+	PgaSession *s;
+	ForeignServer *server;
+
+	if (target == NULL || target[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pgasync target must not be empty")));
+
+	/* 1. a named connection */
+	if (strlen(target) < NAMEDATALEN)
+	{
+		snprintf(key, sizeof(key), "n:%s", target);
+		s = hash_search(pga_sessions, key, HASH_FIND, NULL);
+		if (s != NULL)
+		{
+			if (s->userid != GetUserId() && !superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied for pgasync connection \"%s\"", target),
+						 errdetail("The connection was opened by another role.")));
+			session_open(s);
+			return s;
+		}
+	}
+
+	/* 2. a pgasync_fdw foreign server */
+	if (!looks_like_dsn(target) && (server = find_pgasync_server(target)) != NULL)
+	{
+		snprintf(key, sizeof(key), "s:%u:%u", server->serverid, GetUserId());
+		s = hash_search(pga_sessions, key, HASH_FIND, NULL);
+		if (s == NULL)
+		{
+			MemoryContext old;
+
+			s = session_create(key, PGA_TARGET_SERVER);
+			s->serverid = server->serverid;
+			old = MemoryContextSwitchTo(s->mcxt);
+			s->name = pstrdup(server->servername);
+			s->label = psprintf("\"%s\"", server->servername);
+			MemoryContextSwitchTo(old);
+		}
+		else
+		{
+			/* USAGE may have been revoked since the connection was made */
+			AclResult	aclresult = pg_foreign_server_aclcheck(server->serverid,
+															   GetUserId(), ACL_USAGE);
+
+			if (aclresult != ACLCHECK_OK)
+				aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
+		}
+		session_open(s);
+		return s;
+	}
+
+	/* 3. a connection string */
+	if (looks_like_dsn(target))
+	{
+		uint64		h = hash_bytes_extended((const unsigned char *) target,
+											strlen(target), 0);
+
+		snprintf(key, sizeof(key), "d:%u:%016llx", GetUserId(), (unsigned long long) h);
+		s = hash_search(pga_sessions, key, HASH_FIND, NULL);
+		if (s != NULL && strcmp(s->conninfo, target) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("pgasync connection cache key collision")));
+		if (s == NULL)
+		{
+			PgaTarget	probe;
+			MemoryContext old;
+
+			/* validate (and apply the security rules) before caching */
+			memset(&probe, 0, sizeof(probe));
+			PgaTargetFromDsn(target, &probe);
+			s = session_create(key, PGA_TARGET_DSN);
+			old = MemoryContextSwitchTo(s->mcxt);
+			s->conninfo = pstrdup(target);
+			s->label = psprintf("\"%s\"", probe.display_name);
+			MemoryContextSwitchTo(old);
+			session_set_options(s, &probe.opts);
+			PgaTargetRelease(&probe);
+		}
+		session_open(s);
+		return s;
+	}
+
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("pgasync target \"%s\" does not exist", target),
+			 errdetail("A target is a connection opened with pgasync.connect(), a pgasync_fdw foreign server, or a connection string.")));
+	return NULL;				/* keep compiler quiet */
+}
+
+PgaSession *
+PgaSessionGet(const char *target)
+{
+	PgaSession *s = PgaSessionGetNoWait(target);
+
+	PgaSessionWaitConnected(&s, 1);
+	return s;
+}
+
+/* ----------------------------------------------------------------
+ * Statement cache
+ * ----------------------------------------------------------------
+ */
+
+static uint64
+statement_hash(const char *sql, int nparams, const Oid *types)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) sql, strlen(sql), 0);
+
+	if (nparams > 0)
+		h ^= hash_bytes_extended((const unsigned char *) types,
+								 nparams * sizeof(Oid), (uint64) nparams);
+	return h;
+}
+
+/*
+ * A statement's decoding plan lives in a memory context of its own (the
+ * codec's); the statement itself in the session's context when cached, in
+ * the caller's when not.
+ */
+static void
+statement_free(PgaStatement *st)
+{
+	if (st->codec)
+		MemoryContextDelete(st->codec->mcxt);
+	st->codec = NULL;
+	st->codec_desc = NULL;
+}
+
+static void
+session_clear_statements(PgaSession *s)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &s->stmt_lru)
+	{
+		PgaStatement *st = dlist_container(PgaStatement, lru, iter.cur);
+		PgaStmtKey	key;
+
+		key.hash = st->hash;
+		hash_search(s->stmts, &key, HASH_REMOVE, NULL);
+		dlist_delete(&st->lru);
+		statement_free(st);
+	}
+	s->nstatements = 0;
+	list_free_deep(s->stmts_to_close);
+	s->stmts_to_close = NIL;
+	/* the session context keeps growing otherwise; start afresh */
+}
+
+PgaStatement *
+PgaStatementLookup(PgaSession *s, const char *sql, int nparams, const Oid *types)
+{
+	PgaStmtKey	key;
+	PgaStmtEntry *e;
+	PgaStatement *st;
+
+	key.hash = statement_hash(sql, nparams, types);
+	e = hash_search(s->stmts, &key, HASH_FIND, NULL);
+	if (e == NULL)
+		return NULL;
+	st = e->stmt;
+	if (strcmp(st->sql, sql) != 0 || st->nparams != nparams ||
+		(nparams > 0 && memcmp(st->param_types, types, nparams * sizeof(Oid)) != 0))
+		return NULL;
+	if (s->opts.max_cached_statement_lifetime > 0 &&
+		TimestampDifferenceExceeds(st->prepared_at, GetCurrentTimestamp(),
+								   s->opts.max_cached_statement_lifetime * 1000))
+	{
+		PgaStatementForget(s, st);
+		return NULL;
+	}
+	dlist_move_head(&s->stmt_lru, &st->lru);
+	st->uses++;
+	return st;
+}
+
+PgaStatement *
+PgaStatementCreate(PgaSession *s, const char *sql, int nparams, const Oid *types,
+				   bool cacheable)
+{
+	MemoryContext old;
+	PgaStatement *st;
+	uint64		hash = statement_hash(sql, nparams, types);
+	PgaStmtKey	key;
+
+	key.hash = hash;
+	cacheable = cacheable && s->opts.statement_cache_size > 0 &&
+		(int) strlen(sql) <= s->opts.max_cacheable_statement_size &&
+		hash_search(s->stmts, &key, HASH_FIND, NULL) == NULL;
+
+	if (cacheable)
+	{
+		while (s->nstatements >= s->opts.statement_cache_size &&
+			   !dlist_is_empty(&s->stmt_lru))
+			PgaStatementForget(s, dlist_container(PgaStatement, lru,
+												  dlist_tail_node(&s->stmt_lru)));
+	}
+
+	old = MemoryContextSwitchTo(cacheable ? s->mcxt : CurrentMemoryContext);
+	st = palloc0(sizeof(PgaStatement));
+	st->sql = pstrdup(sql);
+	st->hash = hash;
+	st->nparams = nparams;
+	if (nparams > 0)
+	{
+		st->param_types = palloc(nparams * sizeof(Oid));
+		memcpy(st->param_types, types, nparams * sizeof(Oid));
+	}
+	st->nfields = -1;
+	st->prepared_at = GetCurrentTimestamp();
+	MemoryContextSwitchTo(old);
+
+	if (cacheable)
+	{
+		PgaStmtEntry *e;
+		bool		found;
+
+		snprintf(st->name, sizeof(st->name), "pgasync_%llu",
+				 (unsigned long long) ++s->stmt_counter);
+		e = hash_search(s->stmts, &key, HASH_ENTER, &found);
+		e->stmt = st;
+		dlist_push_head(&s->stmt_lru, &st->lru);
+		s->nstatements++;
+	}
+	return st;
+}
+
+void
+PgaStatementForget(PgaSession *s, PgaStatement *st)
+{
+	PgaStmtKey	key;
+
+	if (st->name[0] == '\0')
+	{
+		statement_free(st);
+		return;
+	}
+	key.hash = st->hash;
+	hash_search(s->stmts, &key, HASH_REMOVE, NULL);
+	dlist_delete(&st->lru);
+	s->nstatements--;
+	{
+		MemoryContext old = MemoryContextSwitchTo(s->mcxt);
+
+		s->stmts_to_close = lappend(s->stmts_to_close, pstrdup(st->name));
+		MemoryContextSwitchTo(old);
+	}
+	statement_free(st);
+}
+
+void
+PgaSessionQueueCloses(PgaSession *s)
+{
+	ListCell   *lc;
+	pgw_conn   *proto = PgaConnProto(s->conn);
+
+	foreach(lc, s->stmts_to_close)
+		(void) pgw_conn_close(proto, 'S', (char *) lfirst(lc));
+	list_free_deep(s->stmts_to_close);
+	s->stmts_to_close = NIL;
+}
+
+/* ----------------------------------------------------------------
+ * SQL functions
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * pgasync.connect(name text, dsn text, options jsonb DEFAULT '{}')
+ *
+ * dsn may also name a pgasync_fdw foreign server.
+ */
+Datum
+pgasync_connect(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	char	   *dsn;
+	Jsonb	   *options;
+	char		key[256];
+	PgaSession *s;
+	PgaTarget	probe;
+	ForeignServer *server = NULL;
+	MemoryContext old;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("connection name and connection string must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	dsn = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	options = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+
+	if (name[0] == '\0' || strlen(name) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid pgasync connection name \"%s\"", name),
+				 errdetail("Names must be between 1 and %d bytes long.", NAMEDATALEN - 1)));
+	snprintf(key, sizeof(key), "n:%s", name);
+	if (hash_search(pga_sessions, key, HASH_FIND, NULL) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("pgasync connection \"%s\" already exists", name)));
+
+	memset(&probe, 0, sizeof(probe));
+	if (!looks_like_dsn(dsn))
+		server = find_pgasync_server(dsn);
+	if (server != NULL)
+		PgaTargetFromServer(server, &probe);
+	else
+		PgaTargetFromDsn(dsn, &probe);
+	if (options != NULL)
+		PgaSessionOptionsFromJsonb(options, &probe.opts);
+
+	s = session_create(key, server ? PGA_TARGET_SERVER : PGA_TARGET_NAMED);
+	old = MemoryContextSwitchTo(s->mcxt);
+	s->name = pstrdup(name);
+	s->label = psprintf("\"%s\"", name);
+	if (server)
+		s->serverid = server->serverid;
+	else
+		s->conninfo = pstrdup(dsn);
+	MemoryContextSwitchTo(old);
+	session_set_options(s, &probe.opts);
+	PgaTargetRelease(&probe);
+
+	PG_TRY();
+	{
+		session_open(s);
+		PgaSessionWaitConnected(&s, 1);
+	}
+	PG_CATCH();
+	{
+		/* a named connection that never connected is not kept */
+		session_destroy(s);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	PG_RETURN_VOID();
+}
+
+/*
+ * pgasync.disconnect(name text) closes a named connection, or this role's
+ * cached connection to a server of that name.
+ */
+Datum
+pgasync_disconnect(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char		key[256];
+	PgaSession *s;
+	ForeignServer *server;
+
+	snprintf(key, sizeof(key), "n:%s", name);
+	s = hash_search(pga_sessions, key, HASH_FIND, NULL);
+	if (s == NULL && (server = find_pgasync_server(name)) != NULL)
+	{
+		snprintf(key, sizeof(key), "s:%u:%u", server->serverid, GetUserId());
+		s = hash_search(pga_sessions, key, HASH_FIND, NULL);
+	}
+	if (s == NULL)
+		PG_RETURN_BOOL(false);
+	if (s->userid != GetUserId() && !superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for pgasync connection \"%s\"", name)));
+	session_destroy(s);
+	PG_RETURN_BOOL(true);
+}
+
+/* pgasync.disconnect_all() closes every connection this role may close. */
+Datum
+pgasync_disconnect_all(PG_FUNCTION_ARGS)
+{
+	HASH_SEQ_STATUS scan;
+	PgaSession *s;
+	List	   *victims = NIL;
+	ListCell   *lc;
+	int			n = 0;
+
+	hash_seq_init(&scan, pga_sessions);
+	while ((s = hash_seq_search(&scan)) != NULL)
+		if (s->userid == GetUserId() || superuser())
+			victims = lappend(victims, s);
+	foreach(lc, victims)
+	{
+		s = lfirst(lc);
+		if (s->conn != NULL)
+			n++;
+		session_destroy(s);
+	}
+	list_free(victims);
+	PG_RETURN_INT32(n);
+}
+
+/* pgasync.connections(): one row per open connection.  Never a password. */
+Datum
+pgasync_connections(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HASH_SEQ_STATUS scan;
+	PgaSession *s;
+
+	InitMaterializedSRF(fcinfo, 0);
+	hash_seq_init(&scan, pga_sessions);
+	while ((s = hash_seq_search(&scan)) != NULL)
+	{
+		Datum		values[18];
+		bool		nulls[18];
+		pgw_conn   *proto;
+		const pgw_conn_stats *stats;
+		const char *v;
+
+		if (s->conn == NULL || PgaConnGetPhase(s->conn) != PGA_PHASE_READY)
+			continue;
+		if (s->userid != GetUserId() && !superuser())
+			continue;
+		proto = PgaConnProto(s->conn);
+		stats = pgw_conn_get_stats(proto);
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = CStringGetTextDatum(s->name ? s->name : PgaConnTarget(s->conn)->display_name);
+		values[1] = CStringGetTextDatum(s->kind == PGA_TARGET_SERVER ? "server" :
+										s->kind == PGA_TARGET_NAMED ? "named" : "dsn");
+		values[2] = CStringGetTextDatum(PgaConnHost(s->conn));
+		values[3] = Int32GetDatum(PgaConnPort(s->conn));
+		v = PgaConnTarget(s->conn)->dsn->values[PGW_DSN_DBNAME];
+		if (v == NULL)
+			v = PgaConnTarget(s->conn)->dsn->values[PGW_DSN_USER];
+		values[4] = CStringGetTextDatum(v ? v : "");
+		v = PgaConnTarget(s->conn)->dsn->values[PGW_DSN_USER];
+		values[5] = CStringGetTextDatum(v ? v : "");
+		values[6] = Int32GetDatum(pgw_conn_backend_pid(proto));
+		v = pgw_conn_parameter(proto, "server_version");
+		if (v)
+			values[7] = CStringGetTextDatum(v);
+		else
+			nulls[7] = true;
+		values[8] = BoolGetDatum(PgaConnUsesTls(s->conn));
+		values[9] = BoolGetDatum(pgw_conn_tx_status(proto) != 'I');
+		values[10] = BoolGetDatum(PgaConnIsBusy(s->conn));
+		values[11] = Int64GetDatum((int64) s->queries);
+		values[12] = Int32GetDatum(s->nstatements);
+		values[13] = TimestampTzGetDatum(s->opened_at);
+		values[14] = TimestampTzGetDatum(s->last_used);
+		values[15] = Int64GetDatum((int64) stats->ready_for_query);
+		values[16] = Int64GetDatum((int64) stats->bytes_in);
+		values[17] = Int64GetDatum((int64) stats->bytes_out);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,101 @@
+/*-------------------------------------------------------------------------
+ *
+ * connection.h
+ *	  The backend's connection cache: named connections made with
+ *	  pgasync.connect(), and connections opened for foreign servers and
+ *	  connection strings, cached per local user and reused.  Also the
+ *	  per-connection prepared-statement cache and the transaction callbacks
+ *	  that cancel remote work when the local transaction aborts.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGASYNC_CONNECTION_H
+#define PGASYNC_CONNECTION_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "lib/ilist.h"
+
+#include "codec.h"
+#include "driver.h"
+#include "option.h"
+
+typedef enum PgaTargetKind
+{
+	PGA_TARGET_NAMED,
+	PGA_TARGET_SERVER,
+	PGA_TARGET_DSN
+} PgaTargetKind;
+
+/* A prepared statement cached on one remote connection */
+typedef struct PgaStatement
+{
+	char	   *sql;
+	uint64		hash;			/* of sql and parameter types */
+	char		name[32];		/* "" for the unnamed statement */
+	int			nparams;
+	Oid		   *param_types;	/* as sent in Parse */
+	int			nfields;		/* -1: no row description (NoData) */
+	pgw_field_desc *fields;		/* copies: names palloc'd */
+	TimestampTz prepared_at;
+	uint64		uses;
+	dlist_node	lru;			/* most recently used first */
+	/* decoding plan for the last local row type used with it */
+	PgaResultCodec *codec;
+	TupleDesc	codec_desc;
+	bool		codec_tagged;
+} PgaStatement;
+
+typedef struct PgaSession
+{
+	char		key[256];		/* hash key */
+	PgaTargetKind kind;
+	char	   *name;			/* named connection or server name, or NULL */
+	char	   *conninfo;		/* DSN as given, for reconnects; NULL for servers */
+	Oid			serverid;
+	Oid			userid;
+	PgaSessionOptions opts;
+	PgaConn    *conn;			/* NULL until connected, or after a failure */
+	char	   *label;			/* quoted name used in messages */
+	TimestampTz opened_at;
+	TimestampTz last_used;
+	uint64		queries;
+	/* statement cache */
+	dlist_head	stmt_lru;
+	int			nstatements;
+	uint64		stmt_counter;
+	struct HTAB *stmts;
+	List	   *stmts_to_close; /* names to Close in the next batch */
+	MemoryContext mcxt;
+} PgaSession;
+
+extern void PgaConnectionInit(void);
+
+/*
+ * Find or open the connection for a target (a named connection, then a
+ * pgasync_fdw server, then a connection string) and wait until it is
+ * connected.  Errors name the server.
+ */
+extern PgaSession *PgaSessionGet(const char *target);
+
+/* Same, but do not wait for the connection to finish connecting. */
+extern PgaSession *PgaSessionGetNoWait(const char *target);
+
+/* Wait until a session's connection is connected (or raise). */
+extern void PgaSessionWaitConnected(PgaSession **sessions, int n);
+
+/* Close and forget a session's connection after a failure. */
+extern void PgaSessionReset(PgaSession *s);
+
+/* Statement cache */
+extern PgaStatement *PgaStatementLookup(PgaSession *s, const char *sql,
+										int nparams, const Oid *types);
+extern PgaStatement *PgaStatementCreate(PgaSession *s, const char *sql,
+										int nparams, const Oid *types,
+										bool cacheable);
+extern void PgaStatementForget(PgaSession *s, PgaStatement *stmt);
+/* Queue Close messages of evicted statements into the outgoing batch. */
+extern void PgaSessionQueueCloses(PgaSession *s);
+
+#endif							/* PGASYNC_CONNECTION_H */
