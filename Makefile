@@ -29,7 +29,7 @@ BACKEND_OBJS = \
 
 OBJS = $(PROTOCOL_OBJS) $(TLS_OBJS) $(BACKEND_OBJS)
 
-REGRESS = pgasync_basic pgasync_options
+REGRESS = pgasync_basic pgasync_options pgasync_query pgasync_types pgasync_errors
 REGRESS_OPTS = --inputdir=. --outputdir=$(CURDIR)/results_regress
 
 PG_CPPFLAGS = -I$(srcdir)/src

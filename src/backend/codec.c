@@ -36,9 +36,12 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -88,7 +91,7 @@ decode_error_callback(void *arg)
 		return;
 
 	attr = TupleDescAttr(codec->tupdesc, state->attnum);
-	errcontext("column \"%s\" of the remote result from server \"%s\"",
+	errcontext("column \"%s\" of the remote result from server %s",
 			   NameStr(attr->attname),
 			   codec->server ? codec->server : "");
 }
@@ -128,7 +131,7 @@ PgaResultCodecCreate(TupleDesc tupdesc, const pgw_field_desc *fields,
 				 errdetail_plural("The remote query returned %d column, but the column definition list has %d.",
 								  "The remote query returned %d columns, but the column definition list has %d.",
 								  nfields, nfields, nlive),
-				 errcontext("remote server \"%s\"", server ? server : "")));
+				 errcontext("remote server %s", server ? server : "")));
 
 	oldcxt = MemoryContextSwitchTo(mcxt);
 
@@ -140,6 +143,7 @@ PgaResultCodecCreate(TupleDesc tupdesc, const pgw_field_desc *fields,
 	codec->formats = palloc0(sizeof(int16) * Max(nfields, 1));
 	initStringInfo(&codec->buf);
 	codec->server = server ? pstrdup(server) : NULL;
+	codec->binary_strings = strings_ok;
 	codec->mcxt = mcxt;
 
 	MemoryContextSwitchTo(oldcxt);
@@ -188,6 +192,12 @@ PgaResultCodecCreate(TupleDesc tupdesc, const pgw_field_desc *fields,
 	return codec;
 }
 
+bool
+PgaResultCodecIsCurrent(const PgaResultCodec *codec)
+{
+	return codec->binary_strings == binary_strings_ok();
+}
+
 void
 PgaDecodeRow(PgaResultCodec *codec, const pgw_value *columns, int ncolumns,
 			 Datum *values, bool *nulls)
@@ -202,7 +212,7 @@ PgaDecodeRow(PgaResultCodec *codec, const pgw_value *columns, int ncolumns,
 	if (ncolumns != codec->nremote)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("unexpected number of columns in a row from remote server \"%s\"",
+				 errmsg("unexpected number of columns in a row from remote server %s",
 						codec->server ? codec->server : ""),
 				 errdetail_plural("The row has %d column, but the result was described with %d.",
 								  "The row has %d columns, but the result was described with %d.",
@@ -294,12 +304,42 @@ PgaDecodeRow(PgaResultCodec *codec, const pgw_value *columns, int ncolumns,
 }
 
 /*
+ * Parameters in text form are read by the remote server under the settings
+ * pgasync pins for its sessions (DateStyle ISO, IntervalStyle postgres), not
+ * under the local ones: with DateStyle DMY or IntervalStyle sql_standard,
+ * or with extra_float_digits below 1, the local text forms of dates,
+ * intervals and floats (also inside records and arrays) would be read
+ * differently or lose precision.  Produce them under the same settings, as
+ * postgres_fdw does.  Returns the GUC nest level to pass to AtEOXact_GUC.
+ */
+static int
+set_transmission_modes(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	if (DateStyle != USE_ISO_DATES)
+		(void) set_config_option("datestyle", "ISO",
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	if (IntervalStyle != INTSTYLE_POSTGRES)
+		(void) set_config_option("intervalstyle", "postgres",
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	if (extra_float_digits < 3)
+		(void) set_config_option("extra_float_digits", "3",
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/*
  * Add one argument value to params at index n.  typid is the value's type
- * as the function call sees it.
+ * as the function call sees it.  *nestlevel is -1 until a value is output
+ * in text form; then it holds the nest level of set_transmission_modes.
  */
 static void
 encode_param(PgaParams *params, int n, Datum value, bool isnull, Oid typid,
-			 bool strings_ok)
+			 bool strings_ok, int *nestlevel)
 {
 	Oid			basetype = getBaseType(typid);
 	HeapTuple	typtup;
@@ -349,8 +389,11 @@ encode_param(PgaParams *params, int n, Datum value, bool isnull, Oid typid,
 	}
 	else
 	{
-		char	   *s = OidOutputFunctionCall(outfunc, value);
+		char	   *s;
 
+		if (*nestlevel < 0)
+			*nestlevel = set_transmission_modes();
+		s = OidOutputFunctionCall(outfunc, value);
 		params->values[n] = s;
 		params->lengths[n] = (int32) strlen(s);
 	}
@@ -368,6 +411,7 @@ PgaParamsFromArgs(FunctionCallInfo fcinfo, int first_arg, PgaParams *params)
 	int			nelems = 0;
 	int			nparams;
 	bool		strings_ok = binary_strings_ok();
+	int			nestlevel = -1;
 	int			n = 0;
 	int			i;
 
@@ -423,12 +467,15 @@ PgaParamsFromArgs(FunctionCallInfo fcinfo, int first_arg, PgaParams *params)
 			elog(ERROR, "could not determine data type of argument %d",
 				 i + 1);
 		encode_param(params, n++, PG_GETARG_DATUM(i), PG_ARGISNULL(i),
-					 typid, strings_ok);
+					 typid, strings_ok, &nestlevel);
 	}
 
 	for (i = 0; i < nelems; i++)
 		encode_param(params, n++, elems[i], elemnulls[i], elemtype,
-					 strings_ok);
+					 strings_ok, &nestlevel);
+
+	if (nestlevel >= 0)
+		AtEOXact_GUC(true, nestlevel);
 
 	Assert(n == nparams);
 }

@@ -42,7 +42,8 @@ typedef struct PgaResultCodec
 	PgaColumnCodec *cols;		/* nremote entries */
 	int16	   *formats;		/* nremote result format codes, for Bind */
 	StringInfoData buf;			/* scratch for one value */
-	const char *server;			/* for error messages */
+	const char *server;			/* quoted label, for error messages */
+	bool		binary_strings; /* planned while string types could go in binary */
 	MemoryContext mcxt;
 } PgaResultCodec;
 
@@ -62,6 +63,12 @@ extern PgaResultCodec *PgaResultCodecCreate(TupleDesc tupdesc,
 											int nfields, bool allow_tag,
 											const char *server,
 											MemoryContext mcxt);
+
+/*
+ * Can the codec still be used?  Its choice of binary formats depends on the
+ * local client_encoding when it was planned (see codec.c).
+ */
+extern bool PgaResultCodecIsCurrent(const PgaResultCodec *codec);
 
 /*
  * Decode one DataRow into values/nulls (tupdesc->natts entries; entries

@@ -194,12 +194,33 @@ session_set_options(PgaSession *s, const PgaSessionOptions *opts)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * Take in what an idle connection received since its last use: relay
+ * notices, and notice a server that closed the connection meanwhile (an
+ * administrator's pg_terminate_backend, a restart) so that the caller
+ * reconnects instead of failing on the dead connection once.
+ */
+static void
+session_take_idle_input(PgaSession *s)
+{
+	pgw_event	ev;
+
+	while (s->conn != NULL && PgaConnPollEvent(s->conn, &ev))
+	{
+		if (ev.type == PGW_EV_NOTICE)
+			PgaRelayNotice(&ev.msg.u.error, s->label);
+	}
+}
+
 /* Start connecting a session's connection (non-blocking). */
 static void
 session_open(PgaSession *s)
 {
 	PgaTarget	target;
 
+	if (s->conn != NULL && PgaConnGetPhase(s->conn) == PGA_PHASE_READY &&
+		!PgaConnIsBusy(s->conn))
+		session_take_idle_input(s);
 	if (s->conn != NULL)
 	{
 		if (PgaConnGetPhase(s->conn) != PGA_PHASE_BROKEN)
@@ -220,6 +241,10 @@ session_open(PgaSession *s)
 		ForeignServer *server = GetForeignServer(s->serverid);
 
 		PgaTargetFromServer(server, &target);
+		if (s->key[0] == 'n')
+			target.opts = s->opts;	/* named: the options of connect() */
+		else
+			session_set_options(s, &target.opts);	/* the server's, as now */
 	}
 	else
 	{

@@ -982,9 +982,17 @@ conn_poll_event(PgaConn *c, pgw_event *ev)
 				{
 					char		msg[512];
 					bool		last;
+					bool		retry_plain;
 
 					snprintf(msg, sizeof(msg), "%s", ev->msg.u.error.message ?
 							 ev->msg.u.error.message : "server reported an error");
+
+					/*
+					 * sslmode prefer: like libpq, an error from the server
+					 * over TLS (say a hostnossl rule) is retried without.
+					 */
+					retry_plain = (c->target.dsn->sslmode == PGW_SSL_PREFER &&
+								   c->tls != NULL && !c->ssl_retry_done);
 
 					/*
 					 * Try further hosts or TLS variants if there are any;
@@ -992,12 +1000,16 @@ conn_poll_event(PgaConn *c, pgw_event *ev)
 					 */
 					last = (c->host_index >= c->target.dsn->nhosts - 1 &&
 							c->addr_index >= c->naddrs - 1 &&
+							!retry_plain &&
 							!(c->target.dsn->sslmode == PGW_SSL_ALLOW && !c->ssl_attempt &&
 							  !c->ssl_retry_done) &&
 							!(c->target.dsn->target_session_attrs == PGW_TSA_PREFER_STANDBY &&
 							  c->tsa_pass == 0));
 					if (!last)
 					{
+						/* makes conn_attempt_failed() retry without TLS */
+						if (retry_plain)
+							c->in_ssl_phase = true;
 						conn_attempt_failed(c, "%s", msg);
 						continue;
 					}
@@ -1200,6 +1212,22 @@ PgaDriverNextEvent(PgaConn **conns, int nconns, pgw_event *ev,
 		}
 		driver_wait(deadline);
 	}
+}
+
+bool
+PgaConnPollEvent(PgaConn *c, pgw_event *ev)
+{
+	if (c->phase == PGA_PHASE_READY && c->sock != PGINVALID_SOCKET)
+	{
+		struct pollfd pfd;
+
+		pfd.fd = c->sock;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) > 0)
+			conn_service(c, true, false);
+	}
+	return conn_poll_event(c, ev) != PGW_EV_NONE;
 }
 
 bool

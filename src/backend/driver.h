@@ -97,6 +97,14 @@ extern void *PgaConnGetOwnerData(const PgaConn *conn);
 extern PgaConn *PgaDriverNextEvent(PgaConn **conns, int nconns,
 								   pgw_event *ev, TimestampTz deadline);
 
+/*
+ * Without waiting: take in what the server sent to conn meanwhile and
+ * return its next event, if any (false when there is none).  Used before
+ * reusing an idle connection, to see notifications, notices, and a server
+ * that closed the connection while it sat idle.
+ */
+extern bool PgaConnPollEvent(PgaConn *conn, pgw_event *ev);
+
 /* Send queued output of conn, waiting while the socket is full. */
 extern bool PgaConnFlush(PgaConn *conn, TimestampTz deadline);
 

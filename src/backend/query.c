@@ -171,6 +171,21 @@ prepare_statement(PgaQueryRun *run, PgaStatement *st)
 	}
 }
 
+/* The number of columns of tupdesc that are not dropped. */
+static int
+live_columns(TupleDesc tupdesc)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		if (!TupleDescAttr(tupdesc, i)->attisdropped)
+			n++;
+	}
+	return n;
+}
+
 /* The decoding plan for st and the local row type, cached on st. */
 static PgaResultCodec *
 statement_codec(PgaQueryRun *run, PgaStatement *st, TupleDesc tupdesc)
@@ -179,7 +194,8 @@ statement_codec(PgaQueryRun *run, PgaStatement *st, TupleDesc tupdesc)
 	MemoryContext old;
 
 	if (st->codec != NULL && st->codec_desc != NULL &&
-		equalTupleDescs(st->codec_desc, tupdesc))
+		equalTupleDescs(st->codec_desc, tupdesc) &&
+		PgaResultCodecIsCurrent(st->codec))
 		return st->codec;
 	if (st->codec != NULL)
 	{
@@ -231,6 +247,19 @@ PgaQueryRunExtended(PgaQueryRun *run, PgaParams *params)
 	MemoryContext rowcxt;
 
 	st = PgaStatementLookup(s, run->sql, params->nparams, params->types);
+
+	/*
+	 * A cached statement whose result no longer fits the column definition
+	 * list may describe a result that has changed on the remote server since
+	 * it was prepared (a column was added, say): prepare it anew rather than
+	 * fail on the stale description for as long as it is cached.
+	 */
+	if (st != NULL && run->tupdesc != NULL &&
+		st->nfields != live_columns(run->tupdesc))
+	{
+		PgaStatementForget(s, st);
+		st = NULL;
+	}
 	if (st == NULL)
 	{
 		st = PgaStatementCreate(s, run->sql, params->nparams, params->types, true);

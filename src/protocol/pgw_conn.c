@@ -26,6 +26,8 @@
 
 /* Smallest input buffer allocated */
 #define PGW_IN_MIN_CAP		8192
+/* Most room made ahead for a message announced but not yet received */
+#define PGW_IN_PRESIZE_MAX	((size_t) 256 * 1024)
 /* An empty input buffer larger than this is given back */
 #define PGW_IN_SHRINK_CAP	((size_t) 1024 * 1024)
 /* First size of the FIFO of requests in flight */
@@ -107,6 +109,7 @@ struct pgw_conn
 
 	/* a Bind message being written */
 	bool		in_bind;
+	size_t		bind_mark;		/* where the Bind starts in the output */
 	uint16_t	bind_nparams;
 	uint16_t	bind_given;
 
@@ -135,6 +138,9 @@ conn_fail(pgw_conn *c, const char *fmt,...)
 	va_start(ap, fmt);
 	vsnprintf(c->errmsg, PGW_ERRMSG_LEN, fmt, ap);
 	va_end(ap);
+	/* a failed connection always says why */
+	if (c->errmsg[0] == '\0')
+		snprintf(c->errmsg, PGW_ERRMSG_LEN, "connection failed");
 	c->state = PGW_CONN_FAILED;
 	c->in_need = 0;
 	if (c->scram)
@@ -502,9 +508,15 @@ pgw_conn_input_space(pgw_conn *c, size_t want, uint8_t **ptr)
 	{
 		if (want == 0)
 			want = PGW_IN_MIN_CAP;
-		/* room for the rest of a message whose header was checked */
+		/*
+		 * Room for the rest of a message whose header was checked, but
+		 * only up to a point: a server must send big messages before it
+		 * gets big buffers (growth is geometric anyway).
+		 */
 		need = c->in_need > c->in_end - c->in_start ?
 			c->in_need - (c->in_end - c->in_start) : 0;
+		if (need > PGW_IN_PRESIZE_MAX)
+			need = PGW_IN_PRESIZE_MAX;
 		if (need > want)
 			want = need;
 	}
@@ -545,39 +557,6 @@ current_request(const pgw_conn *c)
 	if (c->fifo_count > 0)
 		return c->fifo[c->fifo_head];
 	return c->open_id;
-}
-
-static bool
-fifo_push(pgw_conn *c, uint64_t id)
-{
-	if (c->fifo_count == c->fifo_cap)
-	{
-		uint32_t	newcap;
-		uint64_t   *p;
-		uint32_t	i;
-
-		newcap = c->fifo_cap < PGW_FIFO_MIN_CAP ? PGW_FIFO_MIN_CAP :
-			c->fifo_cap * 2;
-		if (newcap > c->limits.max_inflight && c->limits.max_inflight > 0)
-			newcap = c->limits.max_inflight;
-		if (newcap <= c->fifo_cap)
-			return false;
-		p = pgw_malloc((size_t) newcap * sizeof(uint64_t));
-		if (p == NULL)
-		{
-			conn_fail(c, "out of memory");
-			return false;
-		}
-		for (i = 0; i < c->fifo_count; i++)
-			p[i] = c->fifo[(c->fifo_head + i) % c->fifo_cap];
-		pgw_free(c->fifo);
-		c->fifo = p;
-		c->fifo_cap = newcap;
-		c->fifo_head = 0;
-	}
-	c->fifo[(c->fifo_head + c->fifo_count) % c->fifo_cap] = id;
-	c->fifo_count++;
-	return true;
 }
 
 static uint64_t
@@ -621,8 +600,11 @@ fatal_server_error(pgw_conn *c, pgw_event *ev)
 {
 	const pgw_error_fields *e = &ev->msg.u.error;
 
-	if (e->message != NULL)
+	if (e->message != NULL && e->message[0] != '\0')
 		conn_fail(c, "%s", e->message);
+	else if (e->sqlstate != NULL && e->sqlstate[0] != '\0')
+		conn_fail(c, "server sent an error with SQLSTATE %s but without a message",
+				  e->sqlstate);
 	else
 		conn_fail(c, "server sent an error without a message");
 	ev->fatal = true;
@@ -684,10 +666,13 @@ parse_server_version(const char *s)
 			break;
 		s++;
 	}
-	if (n == 0)
+	/* nothing sensible to say about what does not look like a version */
+	if (n == 0 || part[0] > 9999 || part[1] > 9999)
 		return 0;
 	if (part[0] >= 10)
 		return part[0] * 10000 + part[1];
+	if (part[1] > 99 || part[2] > 99)
+		return 0;
 	return part[0] * 10000 + part[1] * 100 + part[2];
 }
 
@@ -1402,6 +1387,9 @@ pgw_conn_output_done(pgw_conn *c, size_t n)
 	if (n == 0)
 		return;
 	pgw_wb_consume(&c->out, n);
+	/* offsets into the output move with it */
+	if (c->in_bind)
+		c->bind_mark -= n;
 	c->stats.bytes_out += n;
 }
 
@@ -1511,11 +1499,54 @@ can_request(const pgw_conn *c)
 		!c->in_bind;
 }
 
-/* Is there room for one more request in flight? */
+/*
+ * Make sure one more request can be put in flight: within max_inflight,
+ * and with room in the FIFO allocated beforehand, so that a message once
+ * written is always tracked.
+ */
 static bool
-room_for_request(const pgw_conn *c)
+reserve_request(pgw_conn *c)
 {
-	return c->fifo_count < c->limits.max_inflight;
+	if (c->fifo_count >= c->limits.max_inflight)
+		return false;
+	if (c->fifo_count == c->fifo_cap)
+	{
+		uint32_t	newcap;
+		uint64_t   *p;
+		uint32_t	i;
+
+		newcap = c->fifo_cap < PGW_FIFO_MIN_CAP ? PGW_FIFO_MIN_CAP :
+			c->fifo_cap * 2;
+		if (newcap > c->limits.max_inflight)
+			newcap = c->limits.max_inflight;
+		p = pgw_malloc((size_t) newcap * sizeof(uint64_t));
+		if (p == NULL)
+			return false;
+		for (i = 0; i < c->fifo_count; i++)
+			p[i] = c->fifo[(c->fifo_head + i) % c->fifo_cap];
+		pgw_free(c->fifo);
+		c->fifo = p;
+		c->fifo_cap = newcap;
+		c->fifo_head = 0;
+	}
+	return true;
+}
+
+/*
+ * After encoding a request message that started at offset mark of the
+ * output buffer: if the encoder failed (out of memory, message too long),
+ * take the partial message back out.  The request fails, the connection
+ * stays usable.
+ */
+static bool
+encoded(pgw_conn *c, size_t mark)
+{
+	if (!c->out.failed)
+		return true;
+	c->out.len = mark;
+	c->out.msg_start = SIZE_MAX;
+	c->out.failed = false;
+	return false;
 }
 
 /*
@@ -1530,28 +1561,22 @@ open_request(pgw_conn *c)
 		return false;
 	if (c->open_id == 0)
 	{
-		if (!room_for_request(c))
+		if (!reserve_request(c))
 			return false;
 		c->open_id = c->next_id++;
 	}
 	return true;
 }
 
-/* End the open request (or a new one) with the message just written. */
+/* Put the open request (or a new one) in flight: its last message is out */
 static uint64_t
 end_request(pgw_conn *c)
 {
 	uint64_t	id;
 
-	if (!check_output(c))
-		return 0;
 	id = c->open_id ? c->open_id : c->next_id++;
-	if (!fifo_push(c, id))
-	{
-		if (c->state != PGW_CONN_FAILED)
-			conn_fail(c, "too many requests in flight");
-		return 0;
-	}
+	c->fifo[(c->fifo_head + c->fifo_count) % c->fifo_cap] = id;
+	c->fifo_count++;
 	c->open_id = 0;
 	c->stats.requests++;
 	c->state = PGW_CONN_BUSY;
@@ -1561,22 +1586,26 @@ end_request(pgw_conn *c)
 uint64_t
 pgw_conn_query(pgw_conn *c, const char *sql)
 {
-	if (!can_request(c))
-		return 0;
-	if (c->open_id == 0 && !room_for_request(c))
+	size_t		mark = c->out.len;
+
+	if (!can_request(c) || sql == NULL || !reserve_request(c))
 		return 0;
 	pgw_enc_query(&c->out, sql);
+	if (!encoded(c, mark))
+		return 0;
 	return end_request(c);
 }
 
 uint64_t
 pgw_conn_sync(pgw_conn *c)
 {
-	if (!can_request(c))
-		return 0;
-	if (c->open_id == 0 && !room_for_request(c))
+	size_t		mark = c->out.len;
+
+	if (!can_request(c) || !reserve_request(c))
 		return 0;
 	pgw_enc_sync(&c->out);
+	if (!encoded(c, mark))
+		return 0;
 	return end_request(c);
 }
 
@@ -1584,10 +1613,15 @@ bool
 pgw_conn_parse(pgw_conn *c, const char *stmt, const char *sql,
 			   uint16_t nparams, const uint32_t *param_oids)
 {
+	size_t		mark = c->out.len;
+
+	/* param_oids NULL: every parameter type left to the server */
+	if (sql == NULL)
+		return false;
 	if (!open_request(c))
 		return false;
-	pgw_enc_parse(&c->out, stmt, sql, nparams, param_oids);
-	return check_output(c);
+	pgw_enc_parse(&c->out, stmt ? stmt : "", sql, nparams, param_oids);
+	return encoded(c, mark);
 }
 
 bool
@@ -1595,15 +1629,32 @@ pgw_conn_bind_begin(pgw_conn *c, const char *portal, const char *stmt,
 					uint16_t nformats, const int16_t *formats,
 					uint16_t nparams)
 {
+	size_t		mark = c->out.len;
+
+	if (nformats > 0 && formats == NULL)
+		return false;
 	if (!open_request(c))
 		return false;
-	pgw_enc_bind_begin(&c->out, portal, stmt, nformats, formats, nparams);
-	if (!check_output(c))
+	pgw_enc_bind_begin(&c->out, portal ? portal : "", stmt ? stmt : "",
+					   nformats, formats, nparams);
+	if (!encoded(c, mark))
 		return false;
 	c->in_bind = true;
+	c->bind_mark = mark;
 	c->bind_nparams = nparams;
 	c->bind_given = 0;
 	return true;
+}
+
+/* A Bind that could not be encoded is dropped whole */
+static bool
+bind_encoded(pgw_conn *c)
+{
+	if (!c->out.failed)
+		return true;
+	encoded(c, c->bind_mark);
+	c->in_bind = false;
+	return false;
 }
 
 bool
@@ -1614,7 +1665,7 @@ pgw_conn_bind_param(pgw_conn *c, const void *data, int32_t len)
 		(len > 0 && data == NULL))
 		return false;
 	pgw_enc_bind_param(&c->out, data, len);
-	if (!check_output(c))
+	if (!bind_encoded(c))
 		return false;
 	c->bind_given++;
 	return true;
@@ -1625,73 +1676,88 @@ pgw_conn_bind_end(pgw_conn *c, uint16_t nresult_formats,
 				  const int16_t *result_formats)
 {
 	if (!c->in_bind || c->state == PGW_CONN_FAILED ||
-		c->bind_given != c->bind_nparams)
+		c->bind_given != c->bind_nparams ||
+		(nresult_formats > 0 && result_formats == NULL))
 		return false;
 	pgw_enc_bind_end(&c->out, nresult_formats, result_formats);
+	if (!bind_encoded(c))
+		return false;
 	c->in_bind = false;
-	return check_output(c);
+	return true;
 }
 
 bool
 pgw_conn_describe(pgw_conn *c, char kind, const char *name)
 {
+	size_t		mark = c->out.len;
+
 	if (kind != 'S' && kind != 'P')
 		return false;
 	if (!open_request(c))
 		return false;
-	pgw_enc_describe(&c->out, kind, name);
-	return check_output(c);
+	pgw_enc_describe(&c->out, kind, name ? name : "");
+	return encoded(c, mark);
 }
 
 bool
 pgw_conn_execute(pgw_conn *c, const char *portal, int32_t max_rows)
 {
+	size_t		mark = c->out.len;
+
 	if (max_rows < 0)
 		return false;
 	if (!open_request(c))
 		return false;
-	pgw_enc_execute(&c->out, portal, max_rows);
-	return check_output(c);
+	pgw_enc_execute(&c->out, portal ? portal : "", max_rows);
+	return encoded(c, mark);
 }
 
 bool
 pgw_conn_close(pgw_conn *c, char kind, const char *name)
 {
+	size_t		mark = c->out.len;
+
 	if (kind != 'S' && kind != 'P')
 		return false;
 	if (!open_request(c))
 		return false;
-	pgw_enc_close(&c->out, kind, name);
-	return check_output(c);
+	pgw_enc_close(&c->out, kind, name ? name : "");
+	return encoded(c, mark);
 }
 
 bool
 pgw_conn_flush(pgw_conn *c)
 {
+	size_t		mark = c->out.len;
+
 	if (!can_request(c))
 		return false;
 	pgw_enc_flush(&c->out);
-	return check_output(c);
+	return encoded(c, mark);
 }
 
 bool
 pgw_conn_copy_data(pgw_conn *c, const void *data, uint32_t len)
 {
+	size_t		mark = c->out.len;
+
 	if (c->state != PGW_CONN_COPY_IN && c->state != PGW_CONN_COPY_BOTH)
 		return false;
 	if (len > 0 && data == NULL)
 		return false;
 	pgw_enc_copy_data(&c->out, data, len);
-	return check_output(c);
+	return encoded(c, mark);
 }
 
 bool
 pgw_conn_copy_done(pgw_conn *c)
 {
+	size_t		mark = c->out.len;
+
 	if (c->state != PGW_CONN_COPY_IN && c->state != PGW_CONN_COPY_BOTH)
 		return false;
 	pgw_enc_copy_done(&c->out);
-	if (!check_output(c))
+	if (!encoded(c, mark))
 		return false;
 	if (c->state == PGW_CONN_COPY_BOTH)
 		c->state = PGW_CONN_COPY_OUT;
@@ -1703,10 +1769,12 @@ pgw_conn_copy_done(pgw_conn *c)
 bool
 pgw_conn_copy_fail(pgw_conn *c, const char *reason)
 {
+	size_t		mark = c->out.len;
+
 	if (c->state != PGW_CONN_COPY_IN && c->state != PGW_CONN_COPY_BOTH)
 		return false;
 	pgw_enc_copy_fail(&c->out, reason ? reason : "");
-	if (!check_output(c))
+	if (!encoded(c, mark))
 		return false;
 	settle_state(c);
 	return true;
@@ -1729,7 +1797,7 @@ pgw_conn_terminate(pgw_conn *c)
 			if (c->in_bind)
 			{
 				/* drop the unfinished Bind */
-				c->out.len = c->out.msg_start;
+				c->out.len = c->bind_mark;
 				c->out.msg_start = SIZE_MAX;
 				c->in_bind = false;
 			}

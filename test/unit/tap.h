@@ -59,6 +59,12 @@ tap_ok(int cond, const char *fmt,...)
 			printf("#   got: %lld\n#  want: %lld\n", tap_g_, tap_w_); \
 	} while (0)
 
+static inline void tap_diag(const char *fmt,...)
+#if defined(__GNUC__)
+			__attribute__((format(printf, 1, 2)))
+#endif
+			;
+
 static inline void
 tap_diag(const char *fmt,...)
 {

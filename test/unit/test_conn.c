@@ -1988,6 +1988,42 @@ test_limits(void)
 	free_result(&r);
 	sb_free(&s);
 
+	/*
+	 * Within the limits, a DataRow announcing 512 MB gets no 512 MB buffer
+	 * before its bytes arrive.
+	 */
+	{
+		pgw_conn   *c;
+		pgw_event	ev;
+		uint8_t    *space;
+		size_t		n;
+		static const uint8_t hdr[7] = {'D', 0x20, 0, 0, 4, 0, 1};
+
+		m_auth(&s, 0, NULL, 0);
+		m_rfq(&s, 'I');
+		lim.max_data_message = pgw_default_limits.max_data_message;
+		c = pgw_conn_create(&cfg, NULL);
+		pgw_conn_start(c);
+		pgw_conn_feed(c, s.data, s.len);
+		while (pgw_conn_next_event(c, &ev) != PGW_EV_NONE)
+			;
+		pgw_conn_query(c, "select");
+		pgw_conn_feed(c, hdr, sizeof(hdr));
+		tap_is_int(pgw_conn_next_event(c, &ev), PGW_EV_NONE,
+				   "presize: header alone gives no event");
+		counts.largest = counts.calls = 0;
+		pgw_set_allocator(&counter);
+		n = pgw_conn_input_space(c, 8192, &space);
+		pgw_set_allocator(NULL);
+		tap_ok(n >= 8192 && counts.largest <= 512 * 1024,
+			   "presize: input_space makes bounded room (%zu offered, largest allocation %zu)",
+			   n, counts.largest);
+		tap_is_int(pgw_conn_get_state(c), PGW_CONN_BUSY, "presize: still BUSY");
+		pgw_conn_free(c);
+		sb_free(&s);
+		lim.max_data_message = 1024;
+	}
+
 	/* a body larger than max_control_message */
 	lim.max_control_message = 100;
 	m_auth(&s, 0, NULL, 0);
@@ -2491,6 +2527,40 @@ test_violations(void)
 	expect_fail("fatal-no-message", &cfg, &s, NULL, NULL, "without a message");
 	sb_free(&s);
 
+	m_auth(&s, 0, NULL, 0);
+	m_fields(&s, 'E', 'S', "FATAL", 'C', "53300", 'M', "", 0);
+	expect_fail("fatal-empty-message", &cfg, &s, NULL, NULL,
+				"SQLSTATE 53300");
+	sb_free(&s);
+
+	/* server_version values that do not look like versions */
+	{
+		static const struct
+		{
+			const char *version;
+			int			num;
+		}			versions[] = {
+			{"6666666666666", 0}, {"99999.1", 0}, {"9.100.1", 0},
+			{"devel", 0}, {"10.1", 100001}, {"9.6beta1", 90600},
+			{"17.0", 170000}, {"8.4.22", 80422}
+		};
+		int			i;
+
+		for (i = 0; i < 8; i++)
+		{
+			run_result	r;
+
+			m_auth(&s, 0, NULL, 0);
+			m_param(&s, "server_version", versions[i].version);
+			m_rfq(&s, 'I');
+			run_script(&cfg, s.data, s.len, MODE_WHOLE, 0, NULL, NULL, true, &r);
+			tap_is_int(pgw_conn_server_version_num(r.conn), versions[i].num,
+					   "server_version '%s'", versions[i].version);
+			free_result(&r);
+			sb_free(&s);
+		}
+	}
+
 	/* notices and notifications are fine during startup */
 	m_notify(&s, 5, "c", "p");
 	m_auth(&s, 0, NULL, 0);
@@ -2695,6 +2765,88 @@ test_oom(void)
 	sb_free(&s);
 }
 
+
+/*
+ * A request message that cannot be encoded (here: no memory for it) is
+ * taken back out; the connection stays usable.
+ */
+static void
+test_request_rollback(void)
+{
+	pgw_conn_config cfg = base_config();
+	sbuf		s = {0};
+	pgw_conn   *c;
+	pgw_event	ev;
+	pgw_allocator fa;
+	fail_alloc	f = {0, 0};
+	const uint8_t *data;
+	size_t		n;
+	char	   *big;
+	fe_msg		msgs[8];
+	sbuf		out = {0};
+
+	big = malloc(1024 * 1024);
+	memset(big, 'x', 1024 * 1024 - 1);
+	big[1024 * 1024 - 1] = '\0';
+	fa.malloc_fn = fail_malloc;
+	fa.realloc_fn = fail_realloc;
+	fa.free_fn = count_free;
+	fa.ctx = &f;
+
+	m_auth(&s, 0, NULL, 0);
+	m_rfq(&s, 'I');
+	c = pgw_conn_create(&cfg, NULL);
+	pgw_conn_start(c);
+	n = pgw_conn_output(c, &data);
+	pgw_conn_output_done(c, n);
+	pgw_conn_feed(c, s.data, s.len);
+	while (pgw_conn_next_event(c, &ev) != PGW_EV_NONE)
+		;
+
+	tap_ok(pgw_conn_parse(c, "", "select $1", 1, NULL), "rollback: Parse queued");
+	tap_ok(pgw_conn_bind_begin(c, "", "", 0, NULL, 1), "rollback: Bind begun");
+	/* half of the Parse goes out while the Bind is open */
+	n = pgw_conn_output(c, &data);
+	sb_put(&out, data, n / 2);
+	pgw_conn_output_done(c, n / 2);
+	pgw_set_allocator(&fa);
+	tap_ok(!pgw_conn_bind_param(c, big, 1024 * 1024),
+		   "rollback: 1 MB parameter without memory fails");
+	pgw_set_allocator(NULL);
+	tap_ok(f.failures > 0, "rollback: an allocation did fail");
+	tap_is_int(pgw_conn_get_state(c), PGW_CONN_IDLE, "rollback: still IDLE");
+	tap_ok(!pgw_conn_bind_end(c, 0, NULL), "rollback: the Bind is gone");
+	tap_ok(pgw_conn_bind_begin(c, "", "", 0, NULL, 1) &&
+		   pgw_conn_bind_param(c, "7", 1) && pgw_conn_bind_end(c, 0, NULL) &&
+		   pgw_conn_execute(c, "", 0),
+		   "rollback: a new Bind works");
+	tap_is_int(pgw_conn_sync(c), 1, "rollback: request 1 ends with Sync");
+	f.left = 0;
+	pgw_set_allocator(&fa);
+	tap_is_int(pgw_conn_query(c, big), 0, "rollback: Query without memory fails");
+	pgw_set_allocator(NULL);
+	tap_is_int(pgw_conn_query(c, "select 2"), 2, "rollback: next Query is request 2");
+	tap_is_int(pgw_conn_inflight(c), 2, "rollback: two requests in flight");
+	while ((n = pgw_conn_output(c, &data)) > 0)
+	{
+		sb_put(&out, data, n);
+		pgw_conn_output_done(c, n);
+	}
+	n = (size_t) split_output(&out, 0, msgs, 8);
+	tap_ok(n == 5 && msgs[0].type == 'P' && msgs[1].type == 'B' &&
+		   msgs[1].len == 1 + 1 + 2 + 2 + 4 + 1 + 2 &&
+		   msgs[1].body[10] == '7' &&
+		   msgs[2].type == 'E' && msgs[3].type == 'S' &&
+		   msgs[4].type == 'Q' &&
+		   strcmp((const char *) msgs[4].body, "select 2") == 0,
+		   "rollback: the client sent P B E S Q, well framed (%d messages)",
+		   (int) n);
+	pgw_conn_free(c);
+	sb_free(&s);
+	sb_free(&out);
+	free(big);
+}
+
 static void
 test_misc(void)
 {
@@ -2755,6 +2907,7 @@ main(void)
 	test_unsynced();
 	test_terminate();
 	test_oom();
+	test_request_rollback();
 	test_misc();
 	return tap_done();
 }

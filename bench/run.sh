@@ -1,0 +1,983 @@
+#!/usr/bin/env bash
+#-------------------------------------------------------------------------
+#
+# run.sh
+#	  pgasync's benchmark: pgasync against dblink, postgres_fdw and the
+#	  binary COPY floor, side by side on one machine in one run.
+#
+# Usage (as root on Debian 12):
+#	bash bench/run.sh				every default group (fetch, tiny)
+#	bash bench/run.sh fetch tiny	only those groups
+#	bash bench/run.sh fetch_pgasync tiny_dblink
+#									single cases (names: bench/run.sh list)
+#	bash bench/run.sh profile		perf profiles (bench/results/profile-*.txt)
+#									of BENCH_PROFILE_CASES; not part of the
+#									default run; combine: "fetch profile"
+#	bash bench/run.sh list			list groups and cases, then exit
+#
+# What it does: installs missing Debian packages, builds and installs
+# pgasync (make && make install), starts two throwaway clusters as the
+# postgres OS user in a scratch directory under /tmp -- "local" (where
+# pgasync, dblink and postgres_fdw run) and "remote" (which holds the
+# data) -- on free ports, reachable over Unix sockets (trust), with
+# identical settings.  The remote gets table t (anchors.md's table, 1M
+# rows); the local gets the three extensions, a postgres_fdw server, user
+# mapping and two foreign tables (ft: default fetch_size, ft_fs10k:
+# fetch_size 10000).  Then every selected case is timed; the report goes
+# to stdout and to bench/results/latest.txt (and a dated copy beside it).
+# See bench/README.md.
+#
+# Timing: in-session.  Each measurement is one psql session that runs the
+# case's set-up, a small warm-up, then the measured statement bracketed by
+# clock_timestamp() queries; connection set-up is never in the figure.
+# BENCH_REPS rounds (default 5); in each round every case runs once, the
+# order rotated from round to round so background load spreads evenly.
+# The report gives the median (the figure used for ratios), the best and
+# the worst of the rounds, and -- read from /proc/PID/schedstat around the
+# statement -- the CPU time of the session's backend and of the remote
+# backend serving it, and how long the session's backend waited for a CPU
+# (a measure of how much other load disturbed the figure).
+#
+# Exit status: 0 when every case ran and returned the right result,
+# whether or not the targets were met; 1 when something errored; 2 on a
+# usage error.
+#
+# Environment:
+#	BENCH_REPS=5			rounds
+#	BENCH_ROWS=1000000		rows in t
+#	BENCH_TINY=20000		iterations of the tiny-query loops
+#	BENCH_CASE_TIMEOUT=300	seconds before one measurement is killed
+#	BENCH_CONF="k = v; ..."	extra postgresql.conf lines for both clusters
+#							(';'-separated)
+#	BENCH_NO_BUILD=1		skip make && make install
+#	BENCH_KEEP=1			keep the clusters running and the scratch dir
+#	BENCH_PROFILE_CASES="fetch_pgasync tiny_pgasync_fetchval"
+#							cases the profile group records
+#
+# Adding a case: write a function case_<name> that sets the CASE_*
+# variables (see "Cases" below), add "<group> <name>" to CASES (a new
+# group name makes a new group; add it to DEFAULT_GROUPS to run it by
+# default), and, if it is compared against something, a line to TARGETS.
+# Data a new group needs goes into setup_data.
+#
+#-------------------------------------------------------------------------
+
+set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$REPO/bench
+PGBIN=/usr/lib/postgresql/15/bin
+PG_CONFIG=$PGBIN/pg_config
+REPS=${BENCH_REPS:-5}
+ROWS=${BENCH_ROWS:-1000000}
+TINY=${BENCH_TINY:-20000}
+CASE_TIMEOUT=${BENCH_CASE_TIMEOUT:-300}
+KEEP=${BENCH_KEEP:-0}
+if [ "$ROWS" = 1000000 ]; then ROWS_LABEL=1M; else ROWS_LABEL=$ROWS; fi
+RESULTS_DIR=$BENCH/results
+START_TIME=$SECONDS
+
+PACKAGES=(postgresql-15 postgresql-contrib postgresql-server-dev-15
+	postgresql-client-15 libssl-dev make gcc perl coreutils)
+
+export LC_ALL=C.UTF-8 LANG=C.UTF-8
+unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS \
+	PGSSLMODE PGHOSTADDR PGPASSFILE || true
+
+banner()
+{
+	echo
+	echo "== $*"
+}
+
+die()
+{
+	echo "bench/run.sh: $*" >&2
+	exit 1
+}
+
+#-------------------------------------------------------------------------
+# Cases
+#
+# A case function sets:
+#	CASE_LABEL		what the report calls it
+#	CASE_CLUSTER	local or remote: where the psql session runs
+#	CASE_SETUP		SQL run first in the session (not timed)
+#	CASE_WARM		SQL run once before the measurement (not timed)
+#	CASE_BODY		the measured SQL; it may end in "\gset bench_" to
+#					capture columns for the check
+#	CASE_CHECK		psql line(s) run after the measurement whose output
+#					must equal CASE_EXPECT (empty: no check)
+#	CASE_EXPECT
+#	CASE_OPS		operations in one measurement (per-op figure), or ""
+#	CASE_ANCHOR		the figure anchors.md gives for it, or ""
+#	CASE_REMOTE_CPU	yes (default) or no: whether a remote backend serving
+#					the session exists before the measurement (for the
+#					"cpu rem" column; no for one-connection-per-call)
+# (load_case clears them all first.)
+# Variables available: $ROWS, $TINY, $SUM (sum(amount) of t), $DSN (the
+# remote as a connection string; also psql variable :'dsn').
+#-------------------------------------------------------------------------
+
+# group case -- the order is the report's order
+CASES=(
+	"fetch fetch_pgasync"
+	"fetch fetch_dblink"
+	"fetch fetch_fdw_default"
+	"fetch fetch_fdw_10000"
+	"fetch fetch_copy_floor"
+	"fetch fetch_remote_scan"
+	"fetch fetch_pgasync_amount"
+	"fetch fetch_pgasync_workmem"
+	"fetch fetch_fdw_default_all"
+	"fetch fetch_fdw_10000_all"
+	"tiny tiny_pgasync_fetchval"
+	"tiny tiny_pgasync_fetch"
+	"tiny tiny_dblink"
+	"tiny tiny_fdw_lookup"
+)
+DEFAULT_GROUPS="fetch tiny"
+
+# numerator denominator limit description -- ratios of medians; limit "-"
+# means informational
+TARGETS=(
+	"fetch_pgasync fetch_fdw_default 0.5 ${ROWS_LABEL}-row fetch vs postgres_fdw (fetch_size 100)"
+	"fetch_pgasync fetch_copy_floor 1.4 ${ROWS_LABEL}-row fetch vs binary COPY floor"
+	"fetch_pgasync fetch_fdw_10000 - ${ROWS_LABEL}-row fetch vs postgres_fdw (fetch_size 10000)"
+	"fetch_pgasync fetch_dblink - ${ROWS_LABEL}-row fetch vs dblink()"
+	"fetch_pgasync fetch_fdw_default_all - like for like: 4 columns vs postgres_fdw (100) 4 columns"
+	"fetch_pgasync fetch_fdw_10000_all - like for like: 4 columns vs postgres_fdw (10000) 4 columns"
+	"fetch_pgasync_workmem fetch_pgasync - pgasync with work_mem 1GB vs default 4MB"
+	"fetch_pgasync_amount fetch_fdw_default - like for like: amount only vs postgres_fdw (100)"
+	"fetch_pgasync_amount fetch_fdw_10000 - like for like: amount only vs postgres_fdw (10000)"
+	"tiny_pgasync_fetchval tiny_dblink 0.7 tiny query per call: fetchval vs dblink"
+	"tiny_pgasync_fetch tiny_dblink 0.7 tiny query per call: fetch vs dblink"
+	"tiny_pgasync_fetchval tiny_fdw_lookup - tiny query per call: fetchval vs postgres_fdw lookup"
+)
+
+FETCH_COLS="id bigint, val text, amount numeric, ts timestamptz"
+FETCH_CHECK='\echo :bench_n :bench_s'
+
+case_fetch_pgasync()
+{
+	CASE_LABEL="pgasync.fetch(dsn), $ROWS_LABEL rows"
+	CASE_CLUSTER=local
+	CASE_SETUP=""
+	CASE_WARM="SELECT count(*), sum(amount) FROM pgasync.fetch(:'dsn', 'SELECT id, val, amount, ts FROM t LIMIT 1000') AS t($FETCH_COLS);"
+	CASE_BODY="SELECT count(*) AS n, sum(amount) AS s FROM pgasync.fetch(:'dsn', 'SELECT id, val, amount, ts FROM t') AS t($FETCH_COLS) \\gset bench_"
+	CASE_CHECK=$FETCH_CHECK
+	CASE_EXPECT="$ROWS $SUM"
+	CASE_OPS=""
+	CASE_ANCHOR=""
+}
+
+case_fetch_dblink()
+{
+	CASE_LABEL="dblink(dsn), $ROWS_LABEL rows"
+	CASE_CLUSTER=local
+	CASE_SETUP=""
+	CASE_WARM="SELECT count(*), sum(amount) FROM dblink(:'dsn', 'SELECT id, val, amount, ts FROM t LIMIT 1000') AS t($FETCH_COLS);"
+	CASE_BODY="SELECT count(*) AS n, sum(amount) AS s FROM dblink(:'dsn', 'SELECT id, val, amount, ts FROM t') AS t($FETCH_COLS) \\gset bench_"
+	CASE_CHECK=$FETCH_CHECK
+	CASE_EXPECT="$ROWS $SUM"
+	CASE_OPS=""
+	CASE_ANCHOR="2.24 s"
+	CASE_REMOTE_CPU=no	# a new connection per call: nothing to watch
+}
+
+# postgres_fdw: "WHERE random() >= 0" keeps the aggregate local, so every
+# row crosses the wire.
+fdw_case()
+{
+	local table=$1
+
+	CASE_CLUSTER=local
+	CASE_SETUP=""
+	CASE_WARM="SELECT count(*), sum(amount) FROM (SELECT * FROM $table WHERE random() >= 0 LIMIT 1000) s;"
+	CASE_BODY="SELECT count(*) AS n, sum(amount) AS s FROM $table WHERE random() >= 0 \\gset bench_"
+	CASE_CHECK=$FETCH_CHECK
+	CASE_EXPECT="$ROWS $SUM"
+	CASE_OPS=""
+}
+
+# Note: postgres_fdw sends the remote only the columns the query needs,
+# so the two cases above move "SELECT amount FROM t"; the *_all variants
+# below reference the whole row (count(ft.*)) and move all four columns.
+case_fetch_fdw_default()
+{
+	fdw_case ft
+	CASE_LABEL="postgres_fdw, fetch_size 100 (pulls amount)"
+	CASE_ANCHOR="1.36 s"
+}
+
+case_fetch_fdw_10000()
+{
+	fdw_case ft_fs10k
+	CASE_LABEL="postgres_fdw, fetch_size 10000 (pulls amount)"
+	CASE_ANCHOR="0.9-1.1 s"
+}
+
+case_fetch_fdw_default_all()
+{
+	fdw_case ft
+	CASE_BODY="SELECT count(ft.*) AS n, sum(amount) AS s FROM ft WHERE random() >= 0 \\gset bench_"
+	CASE_LABEL="postgres_fdw, fetch_size 100, all columns"
+	CASE_ANCHOR=""
+}
+
+case_fetch_fdw_10000_all()
+{
+	fdw_case ft_fs10k
+	CASE_BODY="SELECT count(ft_fs10k.*) AS n, sum(amount) AS s FROM ft_fs10k WHERE random() >= 0 \\gset bench_"
+	CASE_LABEL="postgres_fdw, fetch_size 10000, all columns"
+	CASE_ANCHOR=""
+}
+
+# pgasync moving what the postgres_fdw cases above move: one column.
+case_fetch_pgasync_amount()
+{
+	CASE_LABEL="pgasync.fetch(dsn), amount only"
+	CASE_CLUSTER=local
+	CASE_SETUP=""
+	CASE_WARM="SELECT count(*), sum(amount) FROM pgasync.fetch(:'dsn', 'SELECT amount FROM t LIMIT 1000') AS t(amount numeric);"
+	CASE_BODY="SELECT count(*) AS n, sum(amount) AS s FROM pgasync.fetch(:'dsn', 'SELECT amount FROM t') AS t(amount numeric) \\gset bench_"
+	CASE_CHECK=$FETCH_CHECK
+	CASE_EXPECT="$ROWS $SUM"
+	CASE_OPS=""
+	CASE_ANCHOR=""
+}
+
+# pgasync with a tuplestore that stays in memory (work_mem 1GB instead of
+# the default 4MB, which spills 1M rows to a temporary file).
+case_fetch_pgasync_workmem()
+{
+	case_fetch_pgasync
+	CASE_LABEL="pgasync.fetch(dsn), work_mem 1GB"
+	CASE_SETUP="SET work_mem = '1GB';"
+}
+
+# The producer's floor: the remote's binary COPY read by psql, written to
+# /dev/null (psql sends COPY TO STDOUT data to its \o target).
+case_fetch_copy_floor()
+{
+	CASE_LABEL="floor: remote COPY binary > /dev/null"
+	CASE_CLUSTER=remote
+	CASE_SETUP=""
+	CASE_WARM="COPY (SELECT * FROM t LIMIT 1000) TO STDOUT (FORMAT binary);"
+	CASE_BODY="COPY t TO STDOUT (FORMAT binary);"
+	CASE_CHECK=""
+	CASE_EXPECT=""
+	CASE_OPS=""
+	CASE_ANCHOR="0.55 s"
+}
+
+# For reference: the remote computing the aggregate itself (no transfer).
+case_fetch_remote_scan()
+{
+	CASE_LABEL="ref: count/sum on the remote itself"
+	CASE_CLUSTER=remote
+	CASE_SETUP="SET max_parallel_workers_per_gather = 0;"
+	CASE_WARM="SELECT count(*), sum(amount) FROM (SELECT * FROM t LIMIT 1000) s;"
+	CASE_BODY="SELECT count(*) AS n, sum(amount) AS s FROM t \\gset bench_"
+	CASE_CHECK=$FETCH_CHECK
+	CASE_EXPECT="$ROWS $SUM"
+	CASE_OPS=""
+	CASE_ANCHOR="(local scan 0.26 s)"
+}
+
+# tiny_loop N STATEMENT EXPECT: a DO block running STATEMENT (which assigns
+# v) for i in 1..n, then checking that v equals EXPECT (which may use n).
+tiny_loop()
+{
+	local n=$1
+	local stmt=$2
+	local expect=$3
+
+	cat <<EOF
+DO \$bench\$
+DECLARE
+	v text;
+	n int := $n;
+BEGIN
+	FOR i IN 1..n LOOP
+		$stmt
+	END LOOP;
+	IF v IS DISTINCT FROM $expect THEN
+		RAISE EXCEPTION 'wrong result: %', v;
+	END IF;
+END
+\$bench\$;
+EOF
+}
+
+tiny_case()
+{
+	local stmt=$1
+	local expect=$2
+
+	CASE_CLUSTER=local
+	CASE_WARM=$(tiny_loop 200 "$stmt" "$expect")
+	CASE_BODY=$(tiny_loop "$TINY" "$stmt" "$expect")
+	CASE_CHECK=""
+	CASE_EXPECT=""
+	CASE_OPS=$TINY
+}
+
+case_tiny_pgasync_fetchval()
+{
+	tiny_case "v := pgasync.fetchval('b', 'SELECT \$1::int + 1', i);" "(n + 1)::text"
+	CASE_LABEL="pgasync.fetchval(conn, \$1::int + 1)"
+	CASE_SETUP="SELECT pgasync.connect('b', :'dsn');"
+	CASE_ANCHOR=""
+}
+
+case_tiny_pgasync_fetch()
+{
+	tiny_case "SELECT x INTO v FROM pgasync.fetch('b', 'SELECT \$1::int + 1', i) AS r(x int);" "(n + 1)::text"
+	CASE_LABEL="pgasync.fetch(conn, \$1::int + 1)"
+	CASE_SETUP="SELECT pgasync.connect('b', :'dsn');"
+	CASE_ANCHOR=""
+}
+
+case_tiny_dblink()
+{
+	tiny_case "SELECT x INTO v FROM dblink('c', 'SELECT ' || i || ' + 1') AS r(x int);" "(n + 1)::text"
+	CASE_LABEL="dblink('c', 'SELECT ' || i || ' + 1')"
+	CASE_SETUP="SELECT dblink_connect('c', :'dsn');"
+	CASE_ANCHOR="0.67 s (34 us)"
+}
+
+case_tiny_fdw_lookup()
+{
+	tiny_case "SELECT val INTO v FROM ft WHERE id = i;" "md5(n::text)"
+	CASE_LABEL="postgres_fdw: SELECT val FROM ft WHERE id = i"
+	CASE_SETUP=""
+	CASE_ANCHOR="1.85 s (93 us)"
+}
+
+# load_case CASE: clear the CASE_* variables, then set them from case_CASE
+load_case()
+{
+	CASE_LABEL=$1
+	CASE_CLUSTER=local
+	CASE_SETUP=""
+	CASE_WARM=""
+	CASE_BODY=""
+	CASE_CHECK=""
+	CASE_EXPECT=""
+	CASE_OPS=""
+	CASE_ANCHOR=""
+	CASE_REMOTE_CPU=yes
+	"case_$1"
+}
+
+#-------------------------------------------------------------------------
+# Arguments
+#-------------------------------------------------------------------------
+
+case_group()
+{
+	local entry
+
+	for entry in "${CASES[@]}"; do
+		if [ "${entry#* }" = "$1" ]; then
+			echo "${entry%% *}"
+			return 0
+		fi
+	done
+	return 1
+}
+
+list_cases()
+{
+	local entry
+
+	echo "groups: $DEFAULT_GROUPS (default), profile (perf, on request)"
+	for entry in "${CASES[@]}"; do
+		load_case "${entry#* }"
+		printf '  %-7s %-24s %s\n' "${entry%% *}" "${entry#* }" "$CASE_LABEL"
+	done
+}
+
+SELECTED=()
+PROFILE=0
+# Case functions need ROWS/SUM only for the check; list works without.
+SUM="?"
+DSN="?"
+
+select_args()
+{
+	local arg entry found
+
+	[ $# -eq 0 ] && set -- $DEFAULT_GROUPS
+	for arg in "$@"; do
+		found=0
+		if [ "$arg" = profile ]; then
+			PROFILE=1
+			continue
+		fi
+		for entry in "${CASES[@]}"; do
+			if [ "${entry%% *}" = "$arg" ] || [ "${entry#* }" = "$arg" ]; then
+				case " ${SELECTED[*]-} " in
+					*" ${entry#* } "*) ;;
+					*) SELECTED+=("${entry#* }") ;;
+				esac
+				found=1
+			fi
+		done
+		if [ $found = 0 ]; then
+			echo "bench/run.sh: unknown group or case \"$arg\"" >&2
+			list_cases >&2
+			exit 2
+		fi
+	done
+}
+
+if [ "${1:-}" = list ]; then
+	list_cases
+	exit 0
+fi
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+	sed -n '2,/^#---*$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	exit 0
+fi
+select_args "$@"
+
+if [ "$(id -u)" != 0 ]; then
+	echo "bench/run.sh must run as root" >&2
+	exit 2
+fi
+
+#-------------------------------------------------------------------------
+# Packages and build
+#-------------------------------------------------------------------------
+
+install_packages()
+{
+	local missing=()
+	local p
+
+	[ $PROFILE = 1 ] && PACKAGES+=(linux-perf)
+	for p in "${PACKAGES[@]}"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed'; then
+			missing+=("$p")
+		fi
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		echo "all packages present"
+		return 0
+	fi
+	echo "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+}
+
+build_extension()
+{
+	if [ "${BENCH_NO_BUILD:-0}" = 1 ]; then
+		echo "BENCH_NO_BUILD=1: using the installed pgasync"
+		return 0
+	fi
+	make -s -C "$REPO" PG_CONFIG="$PG_CONFIG" >"$SCRATCH/build.log" 2>&1 &&
+		make -s -C "$REPO" PG_CONFIG="$PG_CONFIG" install >>"$SCRATCH/build.log" 2>&1 || {
+		cat "$SCRATCH/build.log"
+		return 1
+	}
+	echo "built and installed pgasync"
+}
+
+#-------------------------------------------------------------------------
+# Scratch directory and clusters
+#-------------------------------------------------------------------------
+
+SCRATCH=$(mktemp -d /tmp/pgasync-bench.XXXXXX)
+CLUSTERS_UP=()
+CHILD_PIDS=()
+
+cleanup()
+{
+	local name pid
+
+	for pid in "${CHILD_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	if [ "$KEEP" = 1 ]; then
+		echo "BENCH_KEEP=1: clusters left running, scratch directory $SCRATCH"
+		for name in "${CLUSTERS_UP[@]}"; do
+			echo "  $name: psql -h ${SOCK[$name]} -p ${PORT[$name]} -U postgres postgres"
+			echo "  stop: runuser -u postgres -- $PGBIN/pg_ctl -D $SCRATCH/$name/data stop"
+		done
+		return 0
+	fi
+	for name in "${CLUSTERS_UP[@]}"; do
+		runuser -u postgres -- "$PGBIN/pg_ctl" -D "$SCRATCH/$name/data" \
+			-m immediate -s stop >/dev/null 2>&1 || true
+	done
+	CLUSTERS_UP=()
+	rm -rf "$SCRATCH"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+USED_PORTS=" "
+FREE_PORT=
+free_port()
+{
+	local port
+
+	for _ in $(seq 1 50); do
+		port=$(perl -MIO::Socket::INET -e '
+			my $s = IO::Socket::INET->new(Listen => 1, ReuseAddr => 0,
+				LocalAddr => "127.0.0.1", LocalPort => 0) or die "$!\n";
+			print $s->sockport, "\n";') || continue
+		case $USED_PORTS in
+			*" $port "*) continue ;;
+		esac
+		USED_PORTS="$USED_PORTS$port "
+		FREE_PORT=$port
+		return 0
+	done
+	return 1
+}
+
+declare -A PORT SOCK
+
+init_cluster()
+{
+	local name=$1
+	local dir=$SCRATCH/$name
+	local data=$dir/data
+	local extra
+
+	free_port || return 1
+	PORT[$name]=$FREE_PORT
+	SOCK[$name]=$dir/sock
+	runuser -u postgres -- mkdir -p "$dir" "${SOCK[$name]}" || return 1
+	runuser -u postgres -- "$PGBIN/initdb" -D "$data" -U postgres \
+		--locale=C --encoding=UTF8 --auth-local=trust --auth-host=reject \
+		--no-sync >"$dir/initdb.log" 2>&1 || {
+		cat "$dir/initdb.log"
+		return 1
+	}
+	extra=$(echo "${BENCH_CONF:-}" | tr ';' '\n')
+	runuser -u postgres -- tee -a "$data/postgresql.conf" >/dev/null <<EOF || return 1
+
+# Added by bench/run.sh -- identical for both clusters except port/socket
+port = ${PORT[$name]}
+listen_addresses = ''
+unix_socket_directories = '${SOCK[$name]}'
+shared_buffers = 256MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_wal_size = 4GB
+checkpoint_timeout = 30min
+autovacuum = off
+jit = off
+max_connections = 50
+lc_messages = 'C'
+log_line_prefix = '%m [%p] %q%a '
+cluster_name = 'pgasync_bench_$name'
+$extra
+EOF
+	if ! runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" -l "$dir/server.log" \
+		-w -t 120 -s start; then
+		cat "$dir/server.log"
+		return 1
+	fi
+	CLUSTERS_UP+=("$name")
+}
+
+# bench_psql CLUSTER ARGS...: psql as postgres over the Unix socket.
+bench_psql()
+{
+	local name=$1
+
+	shift
+	"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "${SOCK[$name]}" \
+		-p "${PORT[$name]}" -U postgres -d postgres -v dsn="$DSN" "$@"
+}
+
+setup_clusters()
+{
+	chmod 0755 "$SCRATCH" && chown postgres: "$SCRATCH" || return 1
+	init_cluster local || return 1
+	init_cluster remote || return 1
+	DSN="host=${SOCK[remote]} port=${PORT[remote]} dbname=postgres user=postgres"
+	echo "local:  socket ${SOCK[local]} port ${PORT[local]}"
+	echo "remote: socket ${SOCK[remote]} port ${PORT[remote]}"
+}
+
+setup_data()
+{
+	local t0=$SECONDS
+
+	bench_psql remote <<EOF || return 1
+CREATE TABLE t (id bigint, val text, amount numeric(12,2), ts timestamptz);
+INSERT INTO t
+SELECT g, md5(g::text), ((g::bigint * 7919) % 10000000) / 100.0,
+       timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second'
+FROM generate_series(1, $ROWS) g;
+ALTER TABLE t ADD PRIMARY KEY (id);
+VACUUM ANALYZE t;
+EOF
+	SUM=$(bench_psql remote -At -c "SELECT sum(amount) FROM t") || return 1
+	echo "remote: t has $ROWS rows ($(bench_psql remote -At -c \
+		"SELECT pg_size_pretty(pg_table_size('t'))")), sum(amount) = $SUM" \
+		"($((SECONDS - t0)) s)"
+
+	bench_psql local <<EOF || return 1
+CREATE EXTENSION pgasync;
+CREATE EXTENSION dblink;
+CREATE EXTENSION postgres_fdw;
+CREATE SERVER remote FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '${SOCK[remote]}', port '${PORT[remote]}', dbname 'postgres');
+CREATE USER MAPPING FOR postgres SERVER remote OPTIONS (user 'postgres');
+CREATE FOREIGN TABLE ft (id bigint, val text, amount numeric(12,2), ts timestamptz)
+	SERVER remote OPTIONS (table_name 't');
+CREATE FOREIGN TABLE ft_fs10k (id bigint, val text, amount numeric(12,2), ts timestamptz)
+	SERVER remote OPTIONS (table_name 't', fetch_size '10000');
+EOF
+	echo "local: pgasync $(bench_psql local -At -c 'SELECT pgasync.version()'), dblink, postgres_fdw (ft, ft_fs10k)"
+}
+
+#-------------------------------------------------------------------------
+# Measuring
+#-------------------------------------------------------------------------
+
+declare -A TIMES ERR CPU_L CPU_R RUNQ
+
+# case_script CASE CPU: the psql script of one measurement, on stdout.
+# Just before and after the measured statement it writes the scheduler
+# statistics (/proc/PID/schedstat: ns on a CPU, ns waiting for one) of its
+# backend and of the remote backend serving it to CPU.0 and CPU.1.  The
+# remote backend is found through dblink: the newest other client of the
+# remote, which serves nothing but this benchmark.
+case_script()
+{
+	local cpu=$2
+	local rpid_sql='\set bench_rpid 0'
+
+	load_case "$1"
+	if [ "$CASE_CLUSTER" = local ] && [ "$CASE_REMOTE_CPU" = yes ]; then
+		rpid_sql="SELECT coalesce((SELECT pid FROM dblink(:'dsn', 'SELECT pid FROM pg_stat_activity WHERE backend_type = ''client backend'' AND pid <> pg_backend_pid() ORDER BY backend_start DESC LIMIT 1') AS r(pid int)), 0) AS bench_rpid \\gset"
+	fi
+	cat <<EOF
+\\set ON_ERROR_STOP 1
+\\o /dev/null
+SET statement_timeout = '${CASE_TIMEOUT}s';
+$CASE_SETUP
+$CASE_WARM
+SELECT pg_backend_pid() AS bench_pid \\gset
+$rpid_sql
+\\setenv BENCH_PID :bench_pid
+\\setenv BENCH_RPID :bench_rpid
+${BENCH_HOOK_BEFORE:-}
+\\! (cat /proc/\$BENCH_PID/schedstat; cat /proc/\$BENCH_RPID/schedstat 2>/dev/null || echo - - -) >$cpu.0
+SELECT clock_timestamp() AS bench_t0 \\gset
+$CASE_BODY
+SELECT extract(epoch FROM clock_timestamp() - :'bench_t0'::timestamptz) AS bench_el \\gset
+\\! (cat /proc/\$BENCH_PID/schedstat; cat /proc/\$BENCH_RPID/schedstat 2>/dev/null || echo - - -) >$cpu.1
+${BENCH_HOOK_AFTER:-}
+\\echo BENCH_TIME :bench_el
+EOF
+	if [ -n "$CASE_CHECK" ]; then
+		echo "\\echo -n 'BENCH_CHECK '"
+		echo "$CASE_CHECK"
+	fi
+}
+
+# cpu_deltas PREFIX: "session_cpu remote_cpu session_runqueue_wait" in
+# seconds, from PREFIX.0 and PREFIX.1 ("-" where unknown)
+cpu_deltas()
+{
+	paste -d ' ' "$1.0" "$1.1" 2>/dev/null | awk '
+		function d(row, col,   a, b) {
+			a = f[row, col]; b = f[row, col + 3];
+			if (a == "" || a == "-" || b == "" || b == "-") printf "- ";
+			else printf "%.4f ", (b - a) / 1e9
+		}
+		{ for (i = 1; i <= 6; i++) f[NR, i] = $i }
+		END { d(1, 1); d(2, 1); d(1, 2); printf "\n" }'
+}
+
+# measure CASE ROUND: one measurement; appends to TIMES or sets ERR.
+measure()
+{
+	local c=$1
+	local round=$2
+	local log=$SCRATCH/log/$c.$round
+	local st=0 secs check cl cr cw
+
+	mkdir -p "$SCRATCH/log"
+	case_script "$c" "$log.cpu" >"$log.sql"
+	timeout -k 5 "$((CASE_TIMEOUT + 30))" "$PGBIN/psql" -X -q \
+		-h "${SOCK[$CASE_CLUSTER]}" -p "${PORT[$CASE_CLUSTER]}" -U postgres \
+		-d postgres -v dsn="$DSN" -f "$log.sql" </dev/null >"$log.out" 2>&1 || st=$?
+	secs=$(sed -n 's/^BENCH_TIME //p' "$log.out")
+	if [ $st != 0 ] || [ -z "$secs" ]; then
+		ERR[$c]="psql exit $st: $(grep -v '^BENCH_' "$log.out" | head -3 | tr '\n' ' ')"
+		return 1
+	fi
+	if [ -n "$CASE_EXPECT" ]; then
+		check=$(sed -n 's/^BENCH_CHECK //p' "$log.out")
+		if [ "$check" != "$CASE_EXPECT" ]; then
+			ERR[$c]="wrong result: got \"$check\", expected \"$CASE_EXPECT\""
+			return 1
+		fi
+	fi
+	TIMES[$c]="${TIMES[$c]:-} $secs"
+	read -r cl cr cw <<<"$(cpu_deltas "$log.cpu")"
+	CPU_L[$c]="${CPU_L[$c]:-} ${cl:--}"
+	CPU_R[$c]="${CPU_R[$c]:-} ${cr:--}"
+	RUNQ[$c]="${RUNQ[$c]:-} ${cw:--}"
+	return 0
+}
+
+run_rounds()
+{
+	local n=${#SELECTED[@]}
+	local round k idx c
+
+	for round in $(seq 1 "$REPS"); do
+		printf 'round %d/%d:' "$round" "$REPS"
+		for k in $(seq 0 $((n - 1))); do
+			idx=$(((k + round - 1) % n))
+			c=${SELECTED[$idx]}
+			[ -n "${ERR[$c]:-}" ] && continue
+			if measure "$c" "$round"; then
+				printf ' %s %.3f' "$c" "$(echo "${TIMES[$c]}" | awk '{print $NF}')"
+			else
+				printf ' %s ERROR' "$c"
+			fi
+		done
+		echo
+	done
+}
+
+# stats CASE: "median best worst" of the case's times
+# stats LIST: "median best worst" of the numbers in LIST ("-" ignored;
+# nothing when there are none)
+stats()
+{
+	echo "${1:-}" | tr ' ' '\n' | grep -v '^-*$' | sort -g | awk '
+		{ v[NR] = $1 }
+		END {
+			if (NR == 0) exit;
+			med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
+			printf "%.4f %.4f %.4f\n", med, v[1], v[NR]
+		}'
+}
+
+median()
+{
+	local m
+
+	m=$(stats "$1" | cut -d' ' -f1)
+	echo "${m:--}"
+}
+
+#-------------------------------------------------------------------------
+# Profiling (group "profile"): perf record on the session's backend and on
+# the remote backend serving it during one measurement of each case in
+# BENCH_PROFILE_CASES (default: pgasync's full fetch and fetchval loop).
+#-------------------------------------------------------------------------
+
+read -r -a PROFILE_CASES <<<"${BENCH_PROFILE_CASES:-fetch_pgasync tiny_pgasync_fetchval}"
+
+perf_top()
+{
+	local data=$1
+	local limit=$2
+	shift 2
+
+	perf report -i "$data" --stdio -g none --percent-limit "$limit" "$@" \
+		2>/dev/null | grep -v '^#' | grep . | sed 's/[ -]*$//'
+}
+
+profile_case()
+{
+	local c=$1
+	local dir=$SCRATCH/profile/$c
+	local out=$RESULTS_DIR/profile-$c.txt
+	local psql_pid lpid rpid perf_l perf_r secs cl cr cw
+
+	mkdir -p "$dir"
+	# After the warm-up the session writes its pids and waits for perf to
+	# attach; after the measurement it waits again until perf has stopped.
+	BENCH_HOOK_BEFORE="\\o $dir/pids
+SELECT :bench_pid, :bench_rpid;
+\\o /dev/null
+\\! while [ ! -e $dir/ready ]; do sleep 0.05; done"
+	BENCH_HOOK_AFTER="\\o $dir/measured
+SELECT 1;
+\\o /dev/null
+\\! while [ ! -e $dir/release ]; do sleep 0.05; done"
+	case_script "$c" "$dir/cpu" >"$dir/script.sql"
+	unset BENCH_HOOK_BEFORE BENCH_HOOK_AFTER
+	"$PGBIN/psql" -X -q -A -t -F ' ' -h "${SOCK[$CASE_CLUSTER]}" \
+		-p "${PORT[$CASE_CLUSTER]}" -U postgres -d postgres -v dsn="$DSN" \
+		-f "$dir/script.sql" </dev/null >"$dir/out" 2>&1 &
+	psql_pid=$!
+	CHILD_PIDS+=("$psql_pid")
+	while [ ! -s "$dir/pids" ] && kill -0 "$psql_pid" 2>/dev/null; do
+		sleep 0.05
+	done
+	if [ ! -s "$dir/pids" ]; then
+		echo "profile $c: the session ended early:"
+		cat "$dir/out"
+		return 1
+	fi
+	read -r lpid rpid <"$dir/pids"
+	perf record -q -g -F 1999 -p "$lpid" -o "$dir/local.data" >"$dir/perf-l.log" 2>&1 &
+	perf_l=$!
+	perf_r=""
+	if [ "${rpid:-0}" != 0 ]; then
+		perf record -q -g -F 1999 -p "$rpid" -o "$dir/remote.data" >"$dir/perf-r.log" 2>&1 &
+		perf_r=$!
+	fi
+	CHILD_PIDS+=("$perf_l" $perf_r)
+	sleep 1
+	touch "$dir/ready"
+	while [ ! -s "$dir/measured" ] && kill -0 "$psql_pid" 2>/dev/null; do
+		sleep 0.02
+	done
+	kill -INT "$perf_l" $perf_r 2>/dev/null
+	wait "$perf_l" $perf_r 2>/dev/null
+	touch "$dir/release"
+	wait "$psql_pid" || { cat "$dir/out"; return 1; }
+	secs=$(sed -n 's/^BENCH_TIME //p' "$dir/out")
+	read -r cl cr cw <<<"$(cpu_deltas "$dir/cpu")"
+	{
+		echo "profile of $c ($CASE_LABEL)"
+		echo "wall ${secs:-?} s under perf; CPU: session backend $cl s," \
+			"remote backend $cr s; session backend waited $cw s for a CPU"
+		echo
+		echo "--- session backend (pid $lpid), self time by symbol"
+		perf_top "$dir/local.data" 0.7 --no-children --sort dso,symbol
+		echo
+		echo "--- session backend, inclusive time (frame-pointer call chains: approximate)"
+		perf_top "$dir/local.data" 4 --children --sort symbol | head -40
+		if [ -n "$perf_r" ]; then
+			echo
+			echo "--- remote backend (pid $rpid), self time by symbol"
+			perf_top "$dir/remote.data" 1.5 --no-children --sort dso,symbol
+		fi
+	} >"$out"
+	cat "$out"
+}
+
+#-------------------------------------------------------------------------
+# Report
+#-------------------------------------------------------------------------
+
+report()
+{
+	local c med best worst per label anchor line num den limit desc ratio verdict
+	local cl cr cw f
+
+	echo "pgasync benchmark -- $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')" \
+		"$(git -C "$REPO" status --porcelain -- src 2>/dev/null | grep -q . && echo '(src/ has uncommitted changes)')"
+	echo "$(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end;" \
+		"PostgreSQL $("$PGBIN/postgres" -V | awk '{print $3}'); t: $ROWS rows; tiny loops: $TINY"
+	echo "wall: median of $REPS rounds (one psql session each: set-up and warm-up untimed," \
+		"then clock_timestamp() around the statement), best and worst beside it"
+	echo "cpu sess / cpu rem: CPU seconds (median) of the session's backend and of the remote" \
+		"backend serving it; runq: time the session's backend waited for a CPU"
+	echo
+	f='%-7s %-45s %7s %7s %7s %8s %8s %8s %6s  %s\n'
+	printf "$f" group case wall best worst "per op" "cpu sess" "cpu rem" runq "anchors.md"
+	printf "$f" ----- ---- ---- ---- ----- ------ -------- ------- ---- ----------
+	for c in "${SELECTED[@]}"; do
+		load_case "$c"
+		label=$CASE_LABEL
+		anchor=${CASE_ANCHOR:-}
+		if [ -n "${ERR[$c]:-}" ]; then
+			printf '%-7s %-45s %7s  %s\n' "$(case_group "$c")" "$label" ERROR "${ERR[$c]}"
+			continue
+		fi
+		read -r med best worst <<<"$(stats "${TIMES[$c]:-}")"
+		per="-"
+		if [ -n "$CASE_OPS" ]; then
+			per=$(awk -v t="$med" -v n="$CASE_OPS" 'BEGIN{printf "%.1fus", t / n * 1e6}')
+		fi
+		cl=$(median "${CPU_L[$c]:-}")
+		cr=$(median "${CPU_R[$c]:-}")
+		cw=$(median "${RUNQ[$c]:-}")
+		printf "$f" "$(case_group "$c")" "$label" "$(fmt3 "$med")" "$(fmt3 "$best")" \
+			"$(fmt3 "$worst")" "$per" "$(fmt3 "$cl")" "$(fmt3 "$cr")" "$(fmt3 "$cw")" "$anchor"
+	done
+
+	echo
+	printf '%-62s %8s %8s  %s\n' "ratio of median wall times" measured target verdict
+	printf '%-62s %8s %8s  %s\n' -------------------------- -------- ------ -------
+	for line in "${TARGETS[@]}"; do
+		read -r num den limit desc <<<"$line"
+		[ -n "${TIMES[$num]:-}" ] && [ -n "${TIMES[$den]:-}" ] || continue
+		[ -z "${ERR[$num]:-}" ] && [ -z "${ERR[$den]:-}" ] || continue
+		ratio=$(awk -v a="$(median "${TIMES[$num]}")" -v b="$(median "${TIMES[$den]}")" \
+			'BEGIN{printf "%.2f", a / b}')
+		if [ "$limit" = - ]; then
+			verdict="(info)"
+		elif awk -v r="$ratio" -v l="$limit" 'BEGIN{exit !(r <= l)}'; then
+			verdict="met"
+			limit="<= ${limit}x"
+		else
+			verdict="NOT MET"
+			limit="<= ${limit}x"
+		fi
+		printf '%-62s %7sx %8s  %s\n' "$desc" "$ratio" "$limit" "$verdict"
+	done
+}
+
+fmt3()
+{
+	case $1 in
+		- | "") echo - ;;
+		*) printf '%.3f' "$1" ;;
+	esac
+}
+
+#-------------------------------------------------------------------------
+# Main
+#-------------------------------------------------------------------------
+
+banner "packages"
+install_packages || die "could not install packages"
+banner "build and install"
+build_extension || die "build failed"
+banner "clusters and data"
+setup_clusters || die "could not start the clusters"
+setup_data || die "could not set up the data"
+
+STATUS=0
+if [ ${#SELECTED[@]} -gt 0 ]; then
+	banner "measuring: ${SELECTED[*]}"
+	run_rounds
+	mkdir -p "$RESULTS_DIR"
+	banner "results"
+	report | tee "$RESULTS_DIR/latest.txt"
+	cp "$RESULTS_DIR/latest.txt" "$RESULTS_DIR/run-$(date -u +%Y%m%d-%H%M%S).txt"
+	for c in "${SELECTED[@]}"; do
+		if [ -n "${ERR[$c]:-}" ]; then
+			STATUS=1
+			echo "--- $c failed; its last session's output:"
+			cat "$(ls -t "$SCRATCH"/log/"$c".*.out | head -1)"
+		fi
+	done
+fi
+
+if [ $PROFILE = 1 ]; then
+	mkdir -p "$RESULTS_DIR"
+	command -v perf >/dev/null || die "perf is not installed (apt-get install linux-perf)"
+	for c in "${PROFILE_CASES[@]}"; do
+		banner "profile: $c"
+		profile_case "$c" || STATUS=1
+	done
+fi
+
+echo
+echo "total $((SECONDS - START_TIME)) s; results in ${RESULTS_DIR#"$REPO"/}/latest.txt"
+exit $STATUS
