@@ -38,6 +38,9 @@ SHLIB_LINK = -lssl -lcrypto
 
 EXTRA_CLEAN = results_regress
 
+# Rebuild objects when a header they include changes.
+override autodepend = yes
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -39,6 +39,8 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/float.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
@@ -46,6 +48,8 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "codec.h"
 
@@ -94,6 +98,165 @@ decode_error_callback(void *arg)
 	errcontext("column \"%s\" of the remote result from server %s",
 			   NameStr(attr->attname),
 			   codec->server ? codec->server : "");
+}
+
+/*
+ * Which binary values can be decoded without calling typreceive.  Types
+ * with a typmod to apply keep their receive function.
+ */
+static PgaFastDecode
+fast_decode_kind(Oid typid, int32 typmod)
+{
+	switch (typid)
+	{
+		case BOOLOID:
+			return PGA_FAST_BOOL;
+		case INT2OID:
+			return PGA_FAST_INT2;
+		case INT4OID:
+		case OIDOID:
+			return PGA_FAST_INT4;
+		case INT8OID:
+			return PGA_FAST_INT8;
+		case FLOAT4OID:
+			return PGA_FAST_FLOAT4;
+		case FLOAT8OID:
+			return PGA_FAST_FLOAT8;
+		case DATEOID:
+			return PGA_FAST_DATE;
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return typmod < 0 ? PGA_FAST_TIMESTAMP : PGA_FAST_NONE;
+		case TEXTOID:
+		case VARCHAROID:
+			return typmod < 0 ? PGA_FAST_TEXT : PGA_FAST_NONE;
+		case BYTEAOID:
+			return PGA_FAST_BYTEA;
+		case UUIDOID:
+			return PGA_FAST_UUID;
+		default:
+			return PGA_FAST_NONE;
+	}
+}
+
+static uint64
+read_be64(const uint8 *p)
+{
+	return ((uint64) pgw_get_u32(p) << 32) | (uint64) pgw_get_u32(p + 4);
+}
+
+static void
+fast_decode_bad_length(int column)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("incorrect binary data format in remote column %d", column)));
+}
+
+/*
+ * Decode a binary value of a PgaFastDecode kind.  The checks are those of
+ * the type's receive function: exact lengths, date and timestamp ranges,
+ * text in the database encoding.
+ */
+static Datum
+fast_decode(PgaFastDecode kind, const uint8 *p, int32 len, int column)
+{
+	switch (kind)
+	{
+		case PGA_FAST_BOOL:
+			if (len != 1)
+				fast_decode_bad_length(column);
+			return BoolGetDatum(p[0] != 0);
+		case PGA_FAST_INT2:
+			if (len != 2)
+				fast_decode_bad_length(column);
+			return Int16GetDatum((int16) pgw_get_u16(p));
+		case PGA_FAST_INT4:
+			if (len != 4)
+				fast_decode_bad_length(column);
+			return Int32GetDatum((int32) pgw_get_u32(p));
+		case PGA_FAST_INT8:
+			if (len != 8)
+				fast_decode_bad_length(column);
+			return Int64GetDatum((int64) read_be64(p));
+		case PGA_FAST_FLOAT4:
+			{
+				union
+				{
+					float4		f;
+					uint32		i;
+				}			u;
+
+				if (len != 4)
+					fast_decode_bad_length(column);
+				u.i = pgw_get_u32(p);
+				return Float4GetDatum(u.f);
+			}
+		case PGA_FAST_FLOAT8:
+			{
+				union
+				{
+					float8		f;
+					uint64		i;
+				}			u;
+
+				if (len != 8)
+					fast_decode_bad_length(column);
+				u.i = read_be64(p);
+				return Float8GetDatum(u.f);
+			}
+		case PGA_FAST_DATE:
+			{
+				DateADT		d;
+
+				if (len != 4)
+					fast_decode_bad_length(column);
+				d = (DateADT) pgw_get_u32(p);
+				if (!DATE_NOT_FINITE(d) && !IS_VALID_DATE(d))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+							 errmsg("date out of range")));
+				return DateADTGetDatum(d);
+			}
+		case PGA_FAST_TIMESTAMP:
+			{
+				Timestamp	ts;
+
+				if (len != 8)
+					fast_decode_bad_length(column);
+				ts = (Timestamp) read_be64(p);
+				if (!TIMESTAMP_NOT_FINITE(ts) && !IS_VALID_TIMESTAMP(ts))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+							 errmsg("timestamp out of range")));
+				return TimestampGetDatum(ts);
+			}
+		case PGA_FAST_TEXT:
+			(void) pg_verify_mbstr(GetDatabaseEncoding(), (const char *) p, len, false);
+			return PointerGetDatum(cstring_to_text_with_len((const char *) p, len));
+		case PGA_FAST_BYTEA:
+			{
+				bytea	   *b = (bytea *) palloc(VARHDRSZ + len);
+
+				SET_VARSIZE(b, VARHDRSZ + len);
+				memcpy(VARDATA(b), p, len);
+				return PointerGetDatum(b);
+			}
+		case PGA_FAST_UUID:
+			{
+				pg_uuid_t  *u;
+
+				if (len != UUID_LEN)
+					fast_decode_bad_length(column);
+				u = (pg_uuid_t *) palloc(sizeof(pg_uuid_t));
+				memcpy(u->data, p, UUID_LEN);
+				return UUIDPGetDatum(u);
+			}
+		case PGA_FAST_NONE:
+			break;
+	}
+	elog(ERROR, "unexpected fast decoding kind %d", (int) kind);
+	return (Datum) 0;
 }
 
 PgaResultCodec *
@@ -186,6 +349,8 @@ PgaResultCodecCreate(TupleDesc tupdesc, const pgw_field_desc *fields,
 		ReleaseSysCache(typtup);
 
 		fmgr_info_cxt(funcid, &col->func, mcxt);
+		col->fast = col->binary ? fast_decode_kind(col->local_type, col->local_typmod)
+			: PGA_FAST_NONE;
 		codec->formats[i] = col->binary ? 1 : 0;
 	}
 
@@ -254,6 +419,11 @@ PgaDecodeRow(PgaResultCodec *codec, const pgw_value *columns, int ncolumns,
 												   col->ioparam,
 												   col->local_typmod);
 			nulls[attnum] = true;
+		}
+		else if (col->fast != PGA_FAST_NONE)
+		{
+			values[attnum] = fast_decode(col->fast, value->data, value->len, i + 1);
+			nulls[attnum] = false;
 		}
 		else if (col->binary)
 		{

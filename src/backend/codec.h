@@ -24,12 +24,33 @@
 /* Built-in types have OIDs below FirstGenbkiObjectId (10000). */
 #define PgaTypeIsBuiltin(typid)	((typid) < 10000)
 
+/*
+ * Binary values of these types are decoded straight from the wire bytes,
+ * with the same checks as their receive functions; others call typreceive.
+ */
+typedef enum PgaFastDecode
+{
+	PGA_FAST_NONE,
+	PGA_FAST_BOOL,
+	PGA_FAST_INT2,
+	PGA_FAST_INT4,
+	PGA_FAST_INT8,
+	PGA_FAST_FLOAT4,
+	PGA_FAST_FLOAT8,
+	PGA_FAST_DATE,
+	PGA_FAST_TIMESTAMP,			/* timestamp and timestamptz */
+	PGA_FAST_TEXT,				/* text, varchar without typmod */
+	PGA_FAST_BYTEA,
+	PGA_FAST_UUID
+} PgaFastDecode;
+
 typedef struct PgaColumnCodec
 {
 	Oid			local_type;
 	int32		local_typmod;
 	Oid			remote_type;
 	bool		binary;			/* request and decode in binary */
+	PgaFastDecode fast;			/* binary decoding without typreceive */
 	FmgrInfo	func;			/* receive (binary) or input (text) function */
 	Oid			ioparam;
 } PgaColumnCodec;

@@ -308,7 +308,9 @@ PgaQueryRunExtended(PgaQueryRun *run, PgaParams *params)
 					run->on_row(run, codec, st, ev.msg.u.data_row.columns,
 								ev.msg.u.data_row.ncolumns);
 					MemoryContextSwitchTo(old);
-					MemoryContextReset(rowcxt);
+					/* rows are stored by now: free their scratch in batches */
+					if ((run->rows & 255) == 255)
+						MemoryContextReset(rowcxt);
 				}
 				run->rows++;
 				break;
