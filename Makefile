@@ -25,11 +25,12 @@ BACKEND_OBJS = \
 	src/backend/fdw.o \
 	src/backend/option.o \
 	src/backend/query.o \
-	src/backend/remote_error.o
+	src/backend/remote_error.o \
+	src/backend/xact.o
 
 OBJS = $(PROTOCOL_OBJS) $(TLS_OBJS) $(BACKEND_OBJS)
 
-REGRESS = pgasync_basic pgasync_options pgasync_query pgasync_types pgasync_errors
+REGRESS = pgasync_basic pgasync_options pgasync_query pgasync_types pgasync_errors pgasync_cache
 REGRESS_OPTS = --inputdir=. --outputdir=$(CURDIR)/results_regress
 
 PG_CPPFLAGS = -I$(srcdir)/src

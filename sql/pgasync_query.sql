@@ -224,10 +224,11 @@ SELECT pgasync.execute('cache', 'INSERT INTO pgasync_q2 VALUES (1)');
 SELECT * FROM pgasync.fetch('cache', 'SELECT * FROM pgasync_q2') AS t(a int);
 SELECT * FROM pgasync.fetch('cache', 'SELECT * FROM pgasync_q2 WHERE a > $1', 0) AS t(a int);
 SELECT pgasync.execute('cache', 'ALTER TABLE pgasync_q2 ADD COLUMN b int DEFAULT 2');
--- the server refuses to run it with the old result columns; it is dropped
--- from the cache ...
+-- the server refuses to run it with the old result columns: pgasync drops
+-- it from the cache and prepares it again at once, which shows the real
+-- difference with the column definition list ...
 SELECT * FROM pgasync.fetch('cache', 'SELECT * FROM pgasync_q2') AS t(a int);
--- ... and prepared anew when used next
+-- ... and a list that fits the new result works
 SELECT * FROM pgasync.fetch('cache', 'SELECT * FROM pgasync_q2') AS t(a int, b int);
 -- a column definition list that fits the new result only prepares it anew
 SELECT * FROM pgasync.fetch('cache', 'SELECT * FROM pgasync_q2 WHERE a > $1', 0) AS t(a int, b int);

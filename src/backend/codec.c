@@ -37,6 +37,7 @@
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "port/pg_bswap.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -261,7 +262,8 @@ fast_decode(PgaFastDecode kind, const uint8 *p, int32 len, int column)
 
 PgaResultCodec *
 PgaResultCodecCreate(TupleDesc tupdesc, const pgw_field_desc *fields,
-					 int nfields, bool allow_tag, const char *server,
+					 int nfields, bool allow_tag, bool text_only,
+					 const char *server,
 					 MemoryContext mcxt)
 {
 	PgaResultCodec *codec;
@@ -335,7 +337,8 @@ PgaResultCodecCreate(TupleDesc tupdesc, const pgw_field_desc *fields,
 			elog(ERROR, "cache lookup failed for type %u", attr->atttypid);
 		typform = (Form_pg_type) GETSTRUCT(typtup);
 
-		col->binary = (col->remote_type == col->local_type &&
+		col->binary = (!text_only &&
+					   col->remote_type == col->local_type &&
 					   PgaTypeIsBuiltin(col->local_type) &&
 					   OidIsValid(typform->typreceive) &&
 					   strings_ok);
@@ -503,21 +506,20 @@ set_transmission_modes(void)
 }
 
 /*
- * Add one argument value to params at index n.  typid is the value's type
- * as the function call sees it.  *nestlevel is -1 until a value is output
- * in text form; then it holds the nest level of set_transmission_modes.
+ * Choose how values of type typid travel as parameters: the type OID to
+ * send in Parse (returned), the format, and the send or output function,
+ * looked up in mcxt.  The rules are those of PgaParamsFromArgs.
  */
-static void
-encode_param(PgaParams *params, int n, Datum value, bool isnull, Oid typid,
-			 bool strings_ok, int *nestlevel)
+static Oid
+param_column_init(PgaParamColumn *col, Oid typid, bool strings_ok,
+				  MemoryContext mcxt)
 {
 	Oid			basetype = getBaseType(typid);
 	HeapTuple	typtup;
 	Form_pg_type typform;
 	bool		named_type;
 	bool		binary;
-	Oid			sendfunc;
-	Oid			outfunc;
+	Oid			funcid;
 
 	typtup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(basetype));
 	if (!HeapTupleIsValid(typtup))
@@ -538,35 +540,191 @@ encode_param(PgaParams *params, int n, Datum value, bool isnull, Oid typid,
 		!(OidIsValid(typform->typelem) && typform->typlen == -1 &&
 		  type_is_rowtype(typform->typelem));
 	binary = named_type && OidIsValid(typform->typsend) && strings_ok;
-	sendfunc = typform->typsend;
-	outfunc = typform->typoutput;
+	funcid = binary ? typform->typsend : typform->typoutput;
 	ReleaseSysCache(typtup);
 
-	params->types[n] = named_type ? basetype : InvalidOid;
-	params->formats[n] = binary ? 1 : 0;
+	col->format = binary ? 1 : 0;
+	col->fast = binary ? fast_decode_kind(basetype, -1) : PGA_FAST_NONE;
+	fmgr_info_cxt(funcid, &col->func, mcxt);
+	return named_type ? basetype : InvalidOid;
+}
 
+/*
+ * Encode one value as col says.  Values of the fast kinds are written in
+ * their send functions' format without calling them: fixed-size ones into
+ * col->scratch, strings and bytea as their own bytes (their send functions
+ * would convert text to the client encoding, which binary_strings_ok()
+ * ensured is a no-op).
+ */
+static void
+param_column_encode(PgaParamColumn *col, Datum value, bool isnull,
+					const char **data, int32 *len)
+{
 	if (isnull)
 	{
-		params->values[n] = NULL;
-		params->lengths[n] = -1;
+		*data = NULL;
+		*len = -1;
+		return;
 	}
-	else if (binary)
+	if (col->format == 0)
 	{
-		bytea	   *b = OidSendFunctionCall(sendfunc, value);
+		char	   *s = OutputFunctionCall(&col->func, value);
 
-		params->values[n] = VARDATA(b);
-		params->lengths[n] = VARSIZE(b) - VARHDRSZ;
+		*data = s;
+		*len = (int32) strlen(s);
+		return;
 	}
-	else
+	switch (col->fast)
 	{
-		char	   *s;
+		case PGA_FAST_BOOL:
+			col->scratch[0] = DatumGetBool(value) ? 1 : 0;
+			*data = col->scratch;
+			*len = 1;
+			return;
+		case PGA_FAST_INT2:
+			{
+				uint16		v = pg_hton16((uint16) DatumGetInt16(value));
 
-		if (*nestlevel < 0)
-			*nestlevel = set_transmission_modes();
-		s = OidOutputFunctionCall(outfunc, value);
-		params->values[n] = s;
-		params->lengths[n] = (int32) strlen(s);
+				memcpy(col->scratch, &v, sizeof(v));
+				*data = col->scratch;
+				*len = sizeof(v);
+				return;
+			}
+		case PGA_FAST_INT4:
+		case PGA_FAST_DATE:
+			{
+				uint32		v = pg_hton32((uint32) DatumGetInt32(value));
+
+				memcpy(col->scratch, &v, sizeof(v));
+				*data = col->scratch;
+				*len = sizeof(v);
+				return;
+			}
+		case PGA_FAST_INT8:
+		case PGA_FAST_TIMESTAMP:
+			{
+				uint64		v = pg_hton64((uint64) DatumGetInt64(value));
+
+				memcpy(col->scratch, &v, sizeof(v));
+				*data = col->scratch;
+				*len = sizeof(v);
+				return;
+			}
+		case PGA_FAST_FLOAT4:
+			{
+				float4		f = DatumGetFloat4(value);
+				uint32		v;
+
+				memcpy(&v, &f, sizeof(v));
+				v = pg_hton32(v);
+				memcpy(col->scratch, &v, sizeof(v));
+				*data = col->scratch;
+				*len = sizeof(v);
+				return;
+			}
+		case PGA_FAST_FLOAT8:
+			{
+				float8		f = DatumGetFloat8(value);
+				uint64		v;
+
+				memcpy(&v, &f, sizeof(v));
+				v = pg_hton64(v);
+				memcpy(col->scratch, &v, sizeof(v));
+				*data = col->scratch;
+				*len = sizeof(v);
+				return;
+			}
+		case PGA_FAST_TEXT:
+		case PGA_FAST_BYTEA:
+			{
+				struct varlena *v = PG_DETOAST_DATUM_PACKED(value);
+
+				*data = VARDATA_ANY(v);
+				*len = (int32) VARSIZE_ANY_EXHDR(v);
+				return;
+			}
+		case PGA_FAST_UUID:
+			memcpy(col->scratch, DatumGetUUIDP(value)->data, UUID_LEN);
+			*data = col->scratch;
+			*len = UUID_LEN;
+			return;
+		case PGA_FAST_NONE:
+			break;
 	}
+	{
+		bytea	   *b = SendFunctionCall(&col->func, value);
+
+		*data = VARDATA(b);
+		*len = VARSIZE(b) - VARHDRSZ;
+	}
+}
+
+/*
+ * Add one argument value to params at index n.  typid is the value's type
+ * as the function call sees it.  *nestlevel is -1 until a value is output
+ * in text form; then it holds the nest level of set_transmission_modes.
+ */
+static void
+encode_param(PgaParams *params, int n, Datum value, bool isnull, Oid typid,
+			 bool strings_ok, int *nestlevel)
+{
+	PgaParamColumn col;
+	const char *data;
+
+	params->types[n] = param_column_init(&col, typid, strings_ok,
+										 CurrentMemoryContext);
+	params->formats[n] = col.format;
+	/* the value must outlive col and its scratch */
+	col.fast = PGA_FAST_NONE;
+	if (!isnull && col.format == 0 && *nestlevel < 0)
+		*nestlevel = set_transmission_modes();
+	param_column_encode(&col, value, isnull, &data, &params->lengths[n]);
+	params->values[n] = unconstify(char *, data);
+}
+
+PgaParamPlan *
+PgaParamPlanCreate(int nparams, const Oid *types, MemoryContext mcxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(mcxt);
+	PgaParamPlan *plan = palloc0(sizeof(PgaParamPlan));
+	bool		strings_ok = binary_strings_ok();
+	int			i;
+
+	plan->nparams = nparams;
+	plan->types = palloc(sizeof(Oid) * Max(nparams, 1));
+	plan->formats = palloc(sizeof(int16) * Max(nparams, 1));
+	plan->cols = palloc0(sizeof(PgaParamColumn) * Max(nparams, 1));
+	for (i = 0; i < nparams; i++)
+	{
+		plan->types[i] = param_column_init(&plan->cols[i], types[i],
+										   strings_ok, mcxt);
+		plan->formats[i] = plan->cols[i].format;
+		if (plan->formats[i] == 0)
+			plan->any_text = true;
+	}
+	MemoryContextSwitchTo(old);
+	return plan;
+}
+
+int
+PgaParamPlanBeginText(const PgaParamPlan *plan)
+{
+	return plan->any_text ? set_transmission_modes() : -1;
+}
+
+void
+PgaParamPlanEndText(int nestlevel)
+{
+	if (nestlevel >= 0)
+		AtEOXact_GUC(true, nestlevel);
+}
+
+void
+PgaParamEncode(PgaParamPlan *plan, int i, Datum value, bool isnull,
+			   const char **data, int32 *len)
+{
+	Assert(i >= 0 && i < plan->nparams);
+	param_column_encode(&plan->cols[i], value, isnull, data, len);
 }
 
 void

@@ -27,6 +27,7 @@
 /*
  * Binary values of these types are decoded straight from the wire bytes,
  * with the same checks as their receive functions; others call typreceive.
+ * Parameter plans (PgaParamPlan) encode them likewise without typsend.
  */
 typedef enum PgaFastDecode
 {
@@ -76,12 +77,15 @@ typedef struct PgaResultCodec
  * error naming the server.  The remote types come from a statement
  * Describe (fields[i].type_oid); formats[] then holds the result formats to
  * request in Bind: binary where the remote type equals the local one, is
- * built-in and has a receive function; text otherwise.  Everything is
+ * built-in and has a receive function; text otherwise, and for every
+ * column when text_only (formats chosen before the remote types were
+ * known).  Everything is
  * allocated in mcxt.
  */
 extern PgaResultCodec *PgaResultCodecCreate(TupleDesc tupdesc,
 											const pgw_field_desc *fields,
 											int nfields, bool allow_tag,
+											bool text_only,
 											const char *server,
 											MemoryContext mcxt);
 
@@ -116,6 +120,53 @@ typedef struct PgaParams
  */
 extern void PgaParamsFromArgs(FunctionCallInfo fcinfo, int first_arg,
 							  PgaParams *params);
+
+/*
+ * A reusable encoding plan for rows of parameters of known types
+ * (pgasync.executemany): the choices PgaParamsFromArgs makes value by value
+ * -- the type OID sent in Parse, the format, the send or output function --
+ * made once per column, so that encoding a row does no catalog lookup.
+ */
+typedef struct PgaParamColumn
+{
+	int16		format;			/* 1 binary, 0 text */
+	PgaFastDecode fast;			/* binary encoding without typsend */
+	FmgrInfo	func;			/* send (binary) or output (text) function */
+	char		scratch[16];	/* wire bytes of a fixed-size fast value */
+} PgaParamColumn;
+
+typedef struct PgaParamPlan
+{
+	int			nparams;
+	Oid		   *types;			/* sent in Parse: built-in types, else 0 */
+	int16	   *formats;		/* for Bind */
+	PgaParamColumn *cols;
+	bool		any_text;		/* some column goes as text */
+} PgaParamPlan;
+
+/* Plan parameters of the given local types; allocated in mcxt. */
+extern PgaParamPlan *PgaParamPlanCreate(int nparams, const Oid *types,
+										MemoryContext mcxt);
+
+/*
+ * Around encoding values that go as text: pin the settings their text
+ * forms depend on (DateStyle, IntervalStyle, extra_float_digits) while
+ * PgaParamEncode runs.  Begin returns the GUC nest level to hand to End,
+ * or -1 when the plan has no text column.  Do not run other code in
+ * between: it would see the pinned settings.
+ */
+extern int	PgaParamPlanBeginText(const PgaParamPlan *plan);
+extern void PgaParamPlanEndText(int nestlevel);
+
+/*
+ * Encode one value of parameter i.  *data points to its wire bytes (in the
+ * column's scratch, in the value itself, or palloc'd in the current memory
+ * context), *len is their count or -1 for NULL.  Valid until the next
+ * value of the same column is encoded, the value is freed, or the current
+ * memory context is reset.
+ */
+extern void PgaParamEncode(PgaParamPlan *plan, int i, Datum value,
+						   bool isnull, const char **data, int32 *len);
 
 /*
  * One remote row as a jsonb object keyed by column name; values decoded

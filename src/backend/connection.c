@@ -30,6 +30,7 @@
 #include "connection.h"
 #include "pgasync.h"
 #include "remote_error.h"
+#include "xact.h"
 
 typedef struct PgaStmtKey
 {
@@ -209,6 +210,8 @@ session_take_idle_input(PgaSession *s)
 	{
 		if (ev.type == PGW_EV_NOTICE)
 			PgaRelayNotice(&ev.msg.u.error, s->label);
+		else if (ev.type == PGW_EV_NOTIFICATION)
+			PgaSessionQueueNotification(s, &ev.msg);
 	}
 }
 
@@ -493,6 +496,26 @@ PgaStatementLookup(PgaSession *s, const char *sql, int nparams, const Oid *types
 	return st;
 }
 
+/*
+ * A new statement name, "pgasync_<token>_<n>": n counts the statements of
+ * all this backend's connections and token is random per backend, so names
+ * differ across connections, backends and servers.  Behind a pooler in
+ * transaction mode, which moves a connection between server sessions, a
+ * cached statement must then find no statement of its name on another
+ * session (error 26000, with the pooler hint) rather than another client's
+ * statement of the same name, which would run the wrong query.
+ */
+static void
+statement_name(char *name, size_t size)
+{
+	static uint32 token = 0;
+	static uint64 counter = 0;
+
+	if (token == 0 && !pg_strong_random(&token, sizeof(token)))
+		token = (uint32) MyProcPid ^ (uint32) MyStartTimestamp;
+	snprintf(name, size, "pgasync_%08x_%llu", token, (unsigned long long) ++counter);
+}
+
 PgaStatement *
 PgaStatementCreate(PgaSession *s, const char *sql, int nparams, const Oid *types,
 				   bool cacheable)
@@ -534,8 +557,7 @@ PgaStatementCreate(PgaSession *s, const char *sql, int nparams, const Oid *types
 		PgaStmtEntry *e;
 		bool		found;
 
-		snprintf(st->name, sizeof(st->name), "pgasync_%llu",
-				 (unsigned long long) ++s->stmt_counter);
+		statement_name(st->name, sizeof(st->name));
 		e = hash_search(s->stmts, &key, HASH_ENTER, &found);
 		e->stmt = st;
 		dlist_push_head(&s->stmt_lru, &st->lru);
@@ -577,6 +599,52 @@ PgaSessionQueueCloses(PgaSession *s)
 		(void) pgw_conn_close(proto, 'S', (char *) lfirst(lc));
 	list_free_deep(s->stmts_to_close);
 	s->stmts_to_close = NIL;
+}
+
+/* ----------------------------------------------------------------
+ * Hooks around requests
+ * ----------------------------------------------------------------
+ */
+
+void
+PgaSessionBeforeRequest(PgaSession *s)
+{
+	PgaSessionQueueCloses(s);
+	PgaXactBeforeRequest(s);
+}
+
+bool
+PgaSessionInRemoteXact(PgaSession *s)
+{
+	return s->xact_depth > 0 || s->xact_begin != NULL;
+}
+
+void
+PgaSessionQueueNotification(PgaSession *s, const pgw_backend_msg *msg)
+{
+	MemoryContext old = MemoryContextSwitchTo(s->mcxt);
+	PgaNotification *n = palloc(sizeof(PgaNotification));
+
+	n->channel = pstrdup(msg->u.notification.channel);
+	n->payload = pstrdup(msg->u.notification.payload);
+	n->sender_pid = msg->u.notification.pid;
+	if (list_length(s->notifications) >= PGA_MAX_QUEUED_NOTIFICATIONS)
+	{
+		PgaNotification *oldest = linitial(s->notifications);
+
+		s->notifications = list_delete_first(s->notifications);
+		pfree(oldest->channel);
+		pfree(oldest->payload);
+		pfree(oldest);
+	}
+	s->notifications = lappend(s->notifications, n);
+	MemoryContextSwitchTo(old);
+}
+
+void
+PgaSessionRelease(PgaSession *s)
+{
+	/* pool.c gives pooled connections back; others stay with their target */
 }
 
 /* ----------------------------------------------------------------

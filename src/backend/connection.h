@@ -67,8 +67,26 @@ typedef struct PgaSession
 	uint64		stmt_counter;
 	struct HTAB *stmts;
 	List	   *stmts_to_close; /* names to Close in the next batch */
+	/* remote transaction tied to the local one (xact.c) */
+	int			xact_depth;		/* 0: none; else local nest level covered */
+	char	   *xact_begin;		/* BEGIN to send with the next request */
+	/* pool membership (pool.c) */
+	struct PgaPool *pool;
+	bool		reset_pending;	/* session state to reset before reuse */
+	/* notifications received and not yet read (notify.c) */
+	List	   *notifications;	/* of PgaNotification */
 	MemoryContext mcxt;
 } PgaSession;
+
+typedef struct PgaNotification
+{
+	char	   *channel;
+	char	   *payload;
+	int32		sender_pid;
+} PgaNotification;
+
+/* Most notifications kept per connection; older ones are dropped. */
+#define PGA_MAX_QUEUED_NOTIFICATIONS 100000
 
 extern void PgaConnectionInit(void);
 
@@ -87,6 +105,23 @@ extern void PgaSessionWaitConnected(PgaSession **sessions, int n);
 
 /* Close and forget a session's connection after a failure. */
 extern void PgaSessionReset(PgaSession *s);
+
+/*
+ * Queue what must go out ahead of the next request, in the same round
+ * trip: Close for evicted statements, BEGIN/SAVEPOINT of a remote
+ * transaction tied to the local one, the reset of a pooled connection.
+ * Their answers are read by the query runner as "preamble" requests.
+ */
+extern void PgaSessionBeforeRequest(PgaSession *s);
+
+/* Is a remote transaction tied to the local one open on s? */
+extern bool PgaSessionInRemoteXact(PgaSession *s);
+
+/* Keep a NotificationResponse for pgasync.notifications(). */
+extern void PgaSessionQueueNotification(PgaSession *s, const pgw_backend_msg *msg);
+
+/* Done with a session for this call (gives a pooled connection back). */
+extern void PgaSessionRelease(PgaSession *s);
 
 /* Statement cache */
 extern PgaStatement *PgaStatementLookup(PgaSession *s, const char *sql,

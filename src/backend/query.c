@@ -50,9 +50,10 @@ command_deadline(PgaSession *s)
 }
 
 /*
- * Wait for the next event of one session's request, handling what every
- * caller handles the same way: notices, timeouts and broken connections.
- * Returns false when the request is over without a READY (never: raises).
+ * Wait for the next event of the run's request, handling what every caller
+ * handles the same way: notices, notifications, timeouts, broken
+ * connections, and the answers to preamble requests queued ahead of the
+ * run's own (savepoints, resets), of which only errors matter.
  */
 static void
 next_event(PgaQueryRun *run, pgw_event *ev)
@@ -78,24 +79,37 @@ next_event(PgaQueryRun *run, pgw_event *ev)
 					 errmsg("canceling statement due to command timeout"),
 					 errcontext("remote server %s", run->session->label)));
 		}
-		if (ev->type == PGW_EV_NOTICE)
+		switch ((int) ev->type)
 		{
-			PgaRelayNotice(&ev->msg.u.error, run->session->label);
-			continue;
+			case PGW_EV_NOTICE:
+				PgaRelayNotice(&ev->msg.u.error, run->session->label);
+				continue;
+			case PGW_EV_NOTIFICATION:
+				PgaSessionQueueNotification(run->session, &ev->msg);
+				continue;
+			case PGW_EV_PARAMETER_STATUS:
+				continue;
+			case PGA_EV_BROKEN:
+				if (run->error)
+					PgaRaiseRemoteError(ERROR, run->error, run->session->label, run->sql);
+				PgaRaiseConnFailure(c);
+				break;
+			case PGW_EV_ERROR:
+				if (run->error == NULL)
+				{
+					run->error = PgaRemoteErrorCopy(&ev->msg.u.error);
+					run->error_in_preamble = ev->request_id != run->request_id;
+				}
+				if (ev->fatal)
+					PgaRaiseRemoteError(ERROR, run->error, run->session->label, run->sql);
+				if (ev->request_id != run->request_id)
+					continue;
+				return;
+			default:
+				if (ev->request_id != run->request_id)
+					continue;	/* answers to preamble requests */
+				return;
 		}
-		if (ev->type == PGA_EV_BROKEN)
-		{
-			if (run->error)
-				PgaRaiseRemoteError(ERROR, run->error, run->session->label, run->sql);
-			PgaRaiseConnFailure(c);
-		}
-		if (ev->type == PGW_EV_ERROR && run->error == NULL)
-		{
-			run->error = PgaRemoteErrorCopy(&ev->msg.u.error);
-			if (ev->fatal)
-				PgaRaiseRemoteError(ERROR, run->error, run->session->label, run->sql);
-		}
-		return;
 	}
 }
 
@@ -124,51 +138,13 @@ send_request(PgaQueryRun *run)
 	}
 }
 
-/*
- * Prepare st on the remote: Parse, Describe, Sync; remember the parameter
- * and row descriptions.  Raises the remote error (after the server is
- * ready again) if the statement does not parse.
- */
 static void
-prepare_statement(PgaQueryRun *run, PgaStatement *st)
+send_failed(PgaQueryRun *run)
 {
-	pgw_conn   *proto = PgaConnProto(run->session->conn);
-	MemoryContext stcxt = GetMemoryChunkContext(st);
-	pgw_event	ev;
-
-	PgaSessionQueueCloses(run->session);
-	if (!pgw_conn_parse(proto, st->name, run->sql, (uint16_t) st->nparams, st->param_types) ||
-		!pgw_conn_describe(proto, 'S', st->name) ||
-		pgw_conn_sync(proto) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_EXCEPTION),
-				 errmsg("could not send query to remote server %s", run->session->label),
-				 errdetail_internal("%s", pgw_conn_errmsg(proto))));
-	send_request(run);
-	for (;;)
-	{
-		next_event(run, &ev);
-		if (ev.type == PGW_EV_ROW_DESCRIPTION && run->error == NULL)
-		{
-			MemoryContext old = MemoryContextSwitchTo(stcxt);
-
-			st->nfields = ev.msg.u.row_description.nfields;
-			st->fields = copy_fields(ev.msg.u.row_description.fields, st->nfields);
-			MemoryContextSwitchTo(old);
-		}
-		else if (ev.type == PGW_EV_NO_DATA)
-			st->nfields = -1;
-		else if (ev.type == PGW_EV_READY)
-			break;
-	}
-	run->round_trips++;
-	if (run->error)
-	{
-		PgaRemoteError *err = run->error;
-
-		PgaStatementForget(run->session, st);
-		PgaRaiseRemoteError(ERROR, err, run->session->label, run->sql);
-	}
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_EXCEPTION),
+			 errmsg("could not send query to remote server %s", run->session->label),
+			 errdetail_internal("%s", pgw_conn_errmsg(PgaConnProto(run->session->conn)))));
 }
 
 /* The number of columns of tupdesc that are not dropped. */
@@ -186,37 +162,130 @@ live_columns(TupleDesc tupdesc)
 	return n;
 }
 
-/* The decoding plan for st and the local row type, cached on st. */
+/*
+ * The decoding plan for st and the local row type, cached on st.  With
+ * text_only (the first execution, before the remote types were known when
+ * the formats were chosen) the plan is not cached.
+ */
 static PgaResultCodec *
-statement_codec(PgaQueryRun *run, PgaStatement *st, TupleDesc tupdesc)
+statement_codec(PgaQueryRun *run, PgaStatement *st, TupleDesc tupdesc,
+				bool text_only)
 {
 	MemoryContext cxt;
 	MemoryContext old;
+	PgaResultCodec *codec;
 
-	if (st->codec != NULL && st->codec_desc != NULL &&
+	if (!text_only && st->codec != NULL && st->codec_desc != NULL &&
 		equalTupleDescs(st->codec_desc, tupdesc) &&
 		PgaResultCodecIsCurrent(st->codec))
 		return st->codec;
-	if (st->codec != NULL)
+	if (!text_only && st->codec != NULL)
 	{
 		MemoryContextDelete(st->codec->mcxt);
 		st->codec = NULL;
 		st->codec_desc = NULL;
 	}
-	if (st->nfields < 0)
+	cxt = AllocSetContextCreate(text_only ? CurrentMemoryContext : GetMemoryChunkContext(st),
+								"pgasync codec", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	codec = PgaResultCodecCreate(tupdesc, st->fields, st->nfields, false,
+								 text_only, run->session->label, cxt);
+	if (!text_only)
+	{
+		st->codec = codec;
+		st->codec_desc = CreateTupleDescCopy(tupdesc);
+	}
+	MemoryContextSwitchTo(old);
+	return codec;
+}
+
+/*
+ * Does a result of st fit tupdesc?  If not, note why in run->local_error;
+ * raise_local_error() reports it once the server is ready again.
+ */
+static bool
+result_fits(PgaQueryRun *run, PgaStatement *st, TupleDesc tupdesc)
+{
+	if (st->nfields >= 0 && st->nfields == live_columns(tupdesc))
+		return true;
+	run->local_error = st->nfields < 0 ? "no rows" : "column count";
+	run->local_nfields = st->nfields;
+	run->local_ncolumns = live_columns(tupdesc);
+	return false;
+}
+
+static void
+raise_local_error(PgaQueryRun *run)
+{
+	if (run->local_nfields < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("remote query does not return rows"),
 				 errdetail("A column definition list was given for a command that returns no result."),
 				 errcontext("remote server %s", run->session->label)));
-	cxt = AllocSetContextCreate(GetMemoryChunkContext(st), "pgasync codec",
-								ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(cxt);
-	st->codec = PgaResultCodecCreate(tupdesc, st->fields, st->nfields, false,
-									 run->session->label, cxt);
-	st->codec_desc = CreateTupleDescCopy(tupdesc);
-	MemoryContextSwitchTo(old);
-	return st->codec;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("remote query result does not match the column definition list"),
+			 errdetail_plural("The remote query returned %d column, but the column definition list has %d.",
+							  "The remote query returned %d columns, but the column definition list has %d.",
+							  run->local_nfields, run->local_nfields, run->local_ncolumns),
+			 errcontext("remote server %s", run->session->label)));
+}
+
+/* Was the error the server's refusal to run a statement prepared before DDL? */
+static bool
+error_is_stale_statement(const PgaRemoteError *err)
+{
+	return err->routine != NULL && strcmp(err->routine, "RevalidateCachedQuery") == 0;
+}
+
+/* Does the error's message name the (named) statement st? */
+static bool
+error_names_statement(const PgaRemoteError *err, const PgaStatement *st)
+{
+	size_t		len = strlen(st->name);
+	const char *p;
+
+	if (len == 0 || err->message == NULL)
+		return false;
+	/* "pgasync_1" must not match "pgasync_12" */
+	for (p = strstr(err->message, st->name); p != NULL; p = strstr(p + 1, st->name))
+	{
+		if (!isdigit((unsigned char) p[len]))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Was the error the server's answer to a Bind of cached statement st that
+ * it no longer has?  DEALLOCATE ALL or DISCARD ALL run behind pgasync's
+ * back leads to that, and so does a pooler that moved the session to
+ * another server connection.
+ */
+static bool
+error_is_missing_statement(const PgaRemoteError *err, const PgaStatement *st)
+{
+	return err->sqlstate != NULL && strcmp(err->sqlstate, "26000") == 0 &&
+		error_names_statement(err, st);
+}
+
+/*
+ * Errors about prepared statements that pgasync made itself (the message
+ * names the run's statement) point to a pooler in transaction mode, which
+ * moves sessions between server connections: say what to do about it.
+ */
+static void
+add_pooler_hint(PgaQueryRun *run)
+{
+	PgaRemoteError *err = run->error;
+
+	if (err->hint != NULL || err->sqlstate == NULL || run->statement == NULL ||
+		run->session->opts.statement_cache_size == 0)
+		return;
+	if ((strcmp(err->sqlstate, "26000") == 0 || strcmp(err->sqlstate, "42P05") == 0) &&
+		error_names_statement(err, run->statement))
+		err->hint = pstrdup("If the remote server is reached through a connection pooler in transaction mode (such as pgbouncer), set statement_cache_size to 0 for this target.");
 }
 
 void
@@ -227,25 +296,86 @@ PgaQueryRunInit(PgaQueryRun *run, const char *target, const char *sql)
 	run->sql = sql;
 	run->deadline = command_deadline(run->session);
 	run->max_rows = 0;
+	run->callcxt = CurrentMemoryContext;
 }
 
 /*
- * Run sql with params through the extended protocol.  Results go to
- * run->on_row (decoded through a codec when run->tupdesc is set, or given
- * raw otherwise).  Raises remote errors after the server is ready again.
+ * Queue Parse (on a cache miss), Bind, Execute and Sync for st, after the
+ * session's preamble (statement closes, savepoints).  On a miss the result
+ * comes in text: the remote types are not known yet when the formats are
+ * chosen.  Returns the codec for a hit (NULL for a miss or no row type).
+ */
+static PgaResultCodec *
+queue_execute(PgaQueryRun *run, PgaStatement *st, bool miss, PgaParams *params)
+{
+	pgw_conn   *proto = PgaConnProto(run->session->conn);
+	PgaResultCodec *codec = NULL;
+	int16		text_format = 0;
+	int			i;
+
+	if (!miss && run->tupdesc != NULL)
+	{
+		if (!result_fits(run, st, run->tupdesc))
+			return NULL;
+		codec = statement_codec(run, st, run->tupdesc, false);
+	}
+	PgaSessionBeforeRequest(run->session);
+	run->in_remote_xact = pgw_conn_tx_status(proto) != 'I' ||
+		PgaSessionInRemoteXact(run->session);
+	if (miss)
+	{
+		if (!pgw_conn_parse(proto, st->name, run->sql, (uint16_t) st->nparams, st->param_types) ||
+			!pgw_conn_describe(proto, 'S', st->name))
+			send_failed(run);
+	}
+	if (!pgw_conn_bind_begin(proto, "", st->name, (uint16_t) params->nparams,
+							 params->formats, (uint16_t) params->nparams))
+		send_failed(run);
+	for (i = 0; i < params->nparams; i++)
+	{
+		if (!pgw_conn_bind_param(proto, params->values[i],
+								 params->values[i] ? params->lengths[i] : -1))
+			send_failed(run);
+	}
+	if (codec != NULL)
+	{
+		if (!pgw_conn_bind_end(proto, (uint16_t) codec->nremote, codec->formats))
+			send_failed(run);
+	}
+	else if (!pgw_conn_bind_end(proto, 1, &text_format))
+		send_failed(run);
+	if (!pgw_conn_execute(proto, "", run->max_rows))
+		send_failed(run);
+	run->request_id = pgw_conn_sync(proto);
+	if (run->request_id == 0)
+		send_failed(run);
+	send_request(run);
+	run->session->queries++;
+	run->session->last_used = GetCurrentTimestamp();
+	return codec;
+}
+
+/*
+ * Run sql with params through the extended protocol, in one round trip
+ * whether or not the statement is cached.  Rows go to run->on_row (decoded
+ * through a codec when run->tupdesc is set, given raw otherwise).  Remote
+ * errors are raised once the server is ready again; a statement the server
+ * refuses because a schema change altered its result is prepared again and
+ * run once more, unless a remote transaction is open (its failure already
+ * aborted that transaction).
  */
 void
 PgaQueryRunExtended(PgaQueryRun *run, PgaParams *params)
 {
 	PgaSession *s = run->session;
-	pgw_conn   *proto;
 	PgaStatement *st;
-	PgaResultCodec *codec = NULL;
+	PgaResultCodec *codec;
 	pgw_event	ev;
-	int			i;
-	int16		text_format = 0;
 	MemoryContext rowcxt;
+	bool		miss;
+	bool		parsed;
 
+retry:
 	st = PgaStatementLookup(s, run->sql, params->nparams, params->types);
 
 	/*
@@ -254,44 +384,19 @@ PgaQueryRunExtended(PgaQueryRun *run, PgaParams *params)
 	 * it was prepared (a column was added, say): prepare it anew rather than
 	 * fail on the stale description for as long as it is cached.
 	 */
-	if (st != NULL && run->tupdesc != NULL &&
-		st->nfields != live_columns(run->tupdesc))
+	if (st != NULL && run->tupdesc != NULL && st->nfields != live_columns(run->tupdesc))
 	{
 		PgaStatementForget(s, st);
 		st = NULL;
 	}
-	if (st == NULL)
-	{
+	miss = (st == NULL);
+	if (miss)
 		st = PgaStatementCreate(s, run->sql, params->nparams, params->types, true);
-		prepare_statement(run, st);
-	}
 	run->statement = st;
-	if (run->tupdesc != NULL)
-		codec = statement_codec(run, st, run->tupdesc);
-
-	proto = PgaConnProto(s->conn);
-	PgaSessionQueueCloses(s);
-	if (!pgw_conn_bind_begin(proto, "", st->name, (uint16_t) params->nparams,
-							 params->formats, (uint16_t) params->nparams))
-		goto send_failed;
-	for (i = 0; i < params->nparams; i++)
-	{
-		if (!pgw_conn_bind_param(proto, params->values[i],
-								 params->values[i] ? params->lengths[i] : -1))
-			goto send_failed;
-	}
-	if (codec != NULL)
-	{
-		if (!pgw_conn_bind_end(proto, (uint16_t) codec->nremote, codec->formats))
-			goto send_failed;
-	}
-	else if (!pgw_conn_bind_end(proto, 1, &text_format))
-		goto send_failed;
-	if (!pgw_conn_execute(proto, "", run->max_rows) || pgw_conn_sync(proto) == 0)
-		goto send_failed;
-	send_request(run);
-	s->queries++;
-	s->last_used = GetCurrentTimestamp();
+	codec = queue_execute(run, st, miss, params);
+	if (run->local_error != NULL)
+		raise_local_error(run);
+	parsed = !miss;
 
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pgasync row",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -300,8 +405,31 @@ PgaQueryRunExtended(PgaQueryRun *run, PgaParams *params)
 		next_event(run, &ev);
 		switch (ev.type)
 		{
+			case PGW_EV_PARSE_COMPLETE:
+				parsed = true;
+				break;
+			case PGW_EV_ROW_DESCRIPTION:
+				if (miss)
+				{
+					MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(st));
+
+					st->nfields = ev.msg.u.row_description.nfields;
+					st->fields = copy_fields(ev.msg.u.row_description.fields, st->nfields);
+					MemoryContextSwitchTo(old);
+					if (run->tupdesc != NULL && result_fits(run, st, run->tupdesc))
+						codec = statement_codec(run, st, run->tupdesc, true);
+				}
+				break;
+			case PGW_EV_NO_DATA:
+				if (miss)
+				{
+					st->nfields = -1;
+					if (run->tupdesc != NULL)
+						(void) result_fits(run, st, run->tupdesc);
+				}
+				break;
 			case PGW_EV_DATA_ROW:
-				if (run->error == NULL && run->on_row != NULL)
+				if (run->error == NULL && run->local_error == NULL && run->on_row != NULL)
 				{
 					MemoryContext old = MemoryContextSwitchTo(rowcxt);
 
@@ -331,21 +459,36 @@ PgaQueryRunExtended(PgaQueryRun *run, PgaParams *params)
 
 	if (run->error)
 	{
-		/* a statement the server no longer accepts is dropped from the cache */
-		if (run->error->routine &&
-			strcmp(run->error->routine, "RevalidateCachedQuery") == 0)
+		bool		stale = error_is_stale_statement(run->error);
+
+		/*
+		 * A statement that failed to parse, went stale, or is missing on the
+		 * server is not kept: the next call prepares it again.
+		 */
+		if (!parsed || stale ||
+			(!run->error_in_preamble && error_is_missing_statement(run->error, st)))
 			PgaStatementForget(s, st);
+		if (stale && !run->in_remote_xact && !run->error_in_preamble &&
+			run->retries == 0 && run->rows == 0)
+		{
+			run->retries++;
+			run->error = NULL;
+			run->command_tag = NULL;
+			goto retry;
+		}
+		if (stale && run->in_remote_xact)
+			run->error->hint = pstrdup("The remote statement was prepared before a schema change on the remote server; run the transaction again.");
+		add_pooler_hint(run);
 		PgaRaiseRemoteError(ERROR, run->error, s->label, run->sql);
+	}
+	if (run->local_error != NULL)
+	{
+		if (miss)
+			PgaStatementForget(s, st);
+		raise_local_error(run);
 	}
 	if (st->name[0] == '\0')
 		PgaStatementForget(s, st);
-	return;
-
-send_failed:
-	ereport(ERROR,
-			(errcode(ERRCODE_CONNECTION_EXCEPTION),
-			 errmsg("could not send query to remote server %s", s->label),
-			 errdetail_internal("%s", pgw_conn_errmsg(proto))));
 }
 
 /*
@@ -358,11 +501,10 @@ PgaQueryRunSimple(PgaQueryRun *run)
 	pgw_conn   *proto = PgaConnProto(run->session->conn);
 	pgw_event	ev;
 
-	if (pgw_conn_query(proto, run->sql) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_EXCEPTION),
-				 errmsg("could not send query to remote server %s", run->session->label),
-				 errdetail_internal("%s", pgw_conn_errmsg(proto))));
+	PgaSessionBeforeRequest(run->session);
+	run->request_id = pgw_conn_query(proto, run->sql);
+	if (run->request_id == 0)
+		send_failed(run);
 	send_request(run);
 	run->session->queries++;
 	run->session->last_used = GetCurrentTimestamp();

@@ -33,11 +33,20 @@ struct PgaQueryRun
 	PgaRowCallback on_row;
 	void	   *arg;
 	/* results */
+	MemoryContext callcxt;		/* the calling function's context */
+	/* results */
+	uint64		request_id;		/* the request whose ReadyForQuery ends the run */
+	bool		in_remote_xact; /* a remote transaction was open when sent */
 	PgaStatement *statement;
-	PgaRemoteError *error;
+	PgaRemoteError *error;		/* first remote error */
+	bool		error_in_preamble;	/* ... came from a preamble request */
+	const char *local_error;	/* result does not fit the row type */
+	int			local_nfields;	/* ... remote columns (-1: no rows) */
+	int			local_ncolumns; /* ... declared columns */
 	char	   *command_tag;
 	uint64		rows;
 	int			round_trips;
+	int			retries;
 };
 
 extern void PgaQueryRunInit(PgaQueryRun *run, const char *target, const char *sql);
