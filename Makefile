@@ -22,15 +22,19 @@ BACKEND_OBJS = \
 	src/backend/codec.o \
 	src/backend/connection.o \
 	src/backend/driver.o \
+	src/backend/fanout.o \
+	src/backend/executemany.o \
 	src/backend/fdw.o \
+	src/backend/notify.o \
 	src/backend/option.o \
+	src/backend/pool.o \
 	src/backend/query.o \
 	src/backend/remote_error.o \
 	src/backend/xact.o
 
 OBJS = $(PROTOCOL_OBJS) $(TLS_OBJS) $(BACKEND_OBJS)
 
-REGRESS = pgasync_basic pgasync_options pgasync_query pgasync_types pgasync_errors pgasync_cache
+REGRESS = pgasync_basic pgasync_options pgasync_query pgasync_types pgasync_errors pgasync_cache pgasync_executemany pgasync_notify pgasync_pool pgasync_xact
 REGRESS_OPTS = --inputdir=. --outputdir=$(CURDIR)/results_regress
 
 PG_CPPFLAGS = -I$(srcdir)/src

@@ -6,7 +6,9 @@
 #	  binary COPY floor, side by side on one machine in one run.
 #
 # Usage (as root on Debian 12):
-#	bash bench/run.sh				every default group (fetch, tiny)
+#	bash bench/run.sh				every default group (fetch, tiny,
+#									prepared, executemany; stream on
+#									request)
 #	bash bench/run.sh fetch tiny	only those groups
 #	bash bench/run.sh fetch_pgasync tiny_dblink
 #									single cases (names: bench/run.sh list)
@@ -21,9 +23,9 @@
 # pgasync, dblink and postgres_fdw run) and "remote" (which holds the
 # data) -- on free ports, reachable over Unix sockets (trust), with
 # identical settings.  The remote gets table t (anchors.md's table, 1M
-# rows); the local gets the three extensions, a postgres_fdw server, user
-# mapping and two foreign tables (ft: default fetch_size, ft_fs10k:
-# fetch_size 10000).  Then every selected case is timed; the report goes
+# rows) and an empty t2 like it; the local gets the three extensions, a
+# postgres_fdw server, user mapping and three foreign tables (ft: default
+# fetch_size, ft_fs10k: fetch_size 10000, ft2: t2 with batch_size 1000).  Then every selected case is timed; the report goes
 # to stdout and to bench/results/latest.txt (and a dated copy beside it).
 # See bench/README.md.
 #
@@ -45,7 +47,9 @@
 # Environment:
 #	BENCH_REPS=5			rounds
 #	BENCH_ROWS=1000000		rows in t
-#	BENCH_TINY=20000		iterations of the tiny-query loops
+#	BENCH_TINY=20000		iterations of the tiny-query and prepared loops
+#	BENCH_STREAM_ROWS=5000000	rows of the stream group's query
+#	BENCH_MANY=100000		rows the executemany group inserts
 #	BENCH_CASE_TIMEOUT=300	seconds before one measurement is killed
 #	BENCH_CONF="k = v; ..."	extra postgresql.conf lines for both clusters
 #							(';'-separated)
@@ -71,14 +75,18 @@ PG_CONFIG=$PGBIN/pg_config
 REPS=${BENCH_REPS:-5}
 ROWS=${BENCH_ROWS:-1000000}
 TINY=${BENCH_TINY:-20000}
+STREAM_ROWS=${BENCH_STREAM_ROWS:-5000000}
 CASE_TIMEOUT=${BENCH_CASE_TIMEOUT:-300}
 KEEP=${BENCH_KEEP:-0}
 if [ "$ROWS" = 1000000 ]; then ROWS_LABEL=1M; else ROWS_LABEL=$ROWS; fi
+if [ "$STREAM_ROWS" = 5000000 ]; then STREAM_LABEL=5M; else STREAM_LABEL=$STREAM_ROWS; fi
+MANY=${BENCH_MANY:-100000}
+if [ "$MANY" = 100000 ]; then MANY_LABEL=100k; else MANY_LABEL=$MANY; fi
 RESULTS_DIR=$BENCH/results
 START_TIME=$SECONDS
 
 PACKAGES=(postgresql-15 postgresql-contrib postgresql-server-dev-15
-	postgresql-client-15 libssl-dev make gcc perl coreutils)
+	postgresql-client-15 libssl-dev make gcc perl coreutils python3-asyncpg)
 
 export LC_ALL=C.UTF-8 LANG=C.UTF-8
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS \
@@ -114,6 +122,10 @@ die()
 #	CASE_REMOTE_CPU	yes (default) or no: whether a remote backend serving
 #					the session exists before the measurement (for the
 #					"cpu rem" column; no for one-connection-per-call)
+#	CASE_METRIC		psql line(s) run at the end of the session that print
+#					"BENCH_METRIC <number>" (e.g. the backend's peak RSS),
+#					or ""; reported per case with CASE_METRIC_LABEL
+#	CASE_METRIC_LABEL
 # (load_case clears them all first.)
 # Variables available: $ROWS, $TINY, $SUM (sum(amount) of t), $DSN (the
 # remote as a connection string; also psql variable :'dsn').
@@ -135,8 +147,18 @@ CASES=(
 	"tiny tiny_pgasync_fetch"
 	"tiny tiny_dblink"
 	"tiny tiny_fdw_lookup"
+	"prepared prepared_pgasync_fetchval"
+	"prepared prepared_pgasync_fetch"
+	"prepared prepared_pgasync_nocache"
+	"prepared prepared_dblink"
+	"prepared prepared_fdw_lookup"
+	"stream stream_pgasync"
+	"stream stream_dblink"
+	"executemany executemany_pgasync"
+	"executemany executemany_fdw"
+	"executemany executemany_asyncpg"
 )
-DEFAULT_GROUPS="fetch tiny"
+DEFAULT_GROUPS="fetch tiny prepared executemany"
 
 # numerator denominator limit description -- ratios of medians; limit "-"
 # means informational
@@ -153,6 +175,13 @@ TARGETS=(
 	"tiny_pgasync_fetchval tiny_dblink 0.7 tiny query per call: fetchval vs dblink"
 	"tiny_pgasync_fetch tiny_dblink 0.7 tiny query per call: fetch vs dblink"
 	"tiny_pgasync_fetchval tiny_fdw_lookup - tiny query per call: fetchval vs postgres_fdw lookup"
+	"prepared_pgasync_fetchval prepared_dblink 0.7 point lookup per call: cached fetchval vs dblink"
+	"prepared_pgasync_fetch prepared_dblink 0.7 point lookup per call: cached fetch vs dblink"
+	"prepared_pgasync_fetchval prepared_fdw_lookup - point lookup per call: cached fetchval vs postgres_fdw"
+	"prepared_pgasync_nocache prepared_pgasync_fetchval - point lookup per call: statement_cache_size 0 vs cached"
+	"stream_pgasync stream_dblink - ${STREAM_LABEL}-row stream into count(*): pgasync vs dblink"
+	"executemany_pgasync executemany_fdw 0.2 ${MANY_LABEL}-row insert: executemany vs postgres_fdw (batch_size 1000)"
+	"executemany_pgasync executemany_asyncpg - ${MANY_LABEL}-row insert: executemany vs asyncpg executemany"
 )
 
 FETCH_COLS="id bigint, val text, amount numeric, ts timestamptz"
@@ -355,6 +384,131 @@ case_tiny_fdw_lookup()
 	CASE_ANCHOR="1.85 s (93 us)"
 }
 
+# Group "prepared": point lookups by primary key, $TINY of them from one
+# plpgsql loop.  pgasync's statement is prepared once (in the warm-up) and
+# then costs one Bind/Execute/Sync round trip per call; dblink sends the id
+# concatenated into the query text; postgres_fdw as in tiny_fdw_lookup.
+PREPARED_SQL='SELECT val FROM t WHERE id = $1'
+
+case_prepared_pgasync_fetchval()
+{
+	tiny_case "v := pgasync.fetchval('b', '$PREPARED_SQL', i);" "md5(n::text)"
+	CASE_LABEL="pgasync.fetchval(conn, val WHERE id = \$1)"
+	CASE_SETUP="SELECT pgasync.connect('b', :'dsn');"
+}
+
+case_prepared_pgasync_fetch()
+{
+	tiny_case "SELECT val INTO v FROM pgasync.fetch('b', '$PREPARED_SQL', i) AS r(val text);" "md5(n::text)"
+	CASE_LABEL="pgasync.fetch(conn, val WHERE id = \$1)"
+	CASE_SETUP="SELECT pgasync.connect('b', :'dsn');"
+}
+
+case_prepared_pgasync_nocache()
+{
+	case_prepared_pgasync_fetchval
+	CASE_LABEL="pgasync.fetchval, statement_cache_size 0"
+	CASE_SETUP="SELECT pgasync.connect('b', :'dsn', '{\"statement_cache_size\": 0}');"
+}
+
+case_prepared_dblink()
+{
+	tiny_case "SELECT val INTO v FROM dblink('c', 'SELECT val FROM t WHERE id = ' || i) AS r(val text);" "md5(n::text)"
+	CASE_LABEL="dblink('c', '... WHERE id = ' || i)"
+	CASE_SETUP="SELECT dblink_connect('c', :'dsn');"
+}
+
+case_prepared_fdw_lookup()
+{
+	tiny_case "SELECT val INTO v FROM ft WHERE id = i;" "md5(n::text)"
+	CASE_LABEL="postgres_fdw: SELECT val FROM ft WHERE id = i"
+}
+
+# Group "stream": a long result generated on the remote, counted locally.
+# Besides the time, the peak RSS of the session's backend (VmHWM of
+# /proc/PID/status at the end of the session, set-up and warm-up included)
+# shows whether rows stream through (the tuplestore spills to a temporary
+# file past work_mem) or pile up in memory.
+STREAM_COLS="g int, m text"
+HWM_METRIC="SELECT round((regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'), 'VmHWM:\s+(\d+) kB'))[1]::numeric / 1024, 1) AS hwm \\gset bench_
+\\echo BENCH_METRIC :bench_hwm"
+
+stream_case()
+{
+	CASE_CLUSTER=local
+	CASE_CHECK='\echo :bench_n'
+	CASE_EXPECT=$STREAM_ROWS
+	CASE_METRIC=$HWM_METRIC
+	CASE_METRIC_LABEL="MB peak RSS (VmHWM) of the session's backend"
+}
+
+case_stream_pgasync()
+{
+	stream_case
+	CASE_LABEL="pgasync.fetch(dsn), $STREAM_LABEL generated rows"
+	CASE_WARM="SELECT count(*) FROM pgasync.fetch(:'dsn', 'SELECT g, md5(g::text) FROM generate_series(1, 1000) g') AS t($STREAM_COLS);"
+	CASE_BODY="SELECT count(*) AS n FROM pgasync.fetch(:'dsn', 'SELECT g, md5(g::text) FROM generate_series(1, $STREAM_ROWS) g') AS t($STREAM_COLS) \\gset bench_"
+}
+
+case_stream_dblink()
+{
+	stream_case
+	CASE_LABEL="dblink(dsn), $STREAM_LABEL generated rows"
+	CASE_WARM="SELECT count(*) FROM dblink(:'dsn', 'SELECT g, md5(g::text) FROM generate_series(1, 1000) g') AS t($STREAM_COLS);"
+	CASE_BODY="SELECT count(*) AS n FROM dblink(:'dsn', 'SELECT g, md5(g::text) FROM generate_series(1, $STREAM_ROWS) g') AS t($STREAM_COLS) \\gset bench_"
+	CASE_REMOTE_CPU=no	# a new connection per call: nothing to watch
+}
+
+# Group "executemany": $MANY rows like t's inserted into the remote's
+# table t2, which is truncated (untimed) before each measurement and after
+# its warm-up.  pgasync sends one Bind/Execute per row, all under one Sync;
+# postgres_fdw sends 1000 rows per INSERT (ft2 has batch_size 1000);
+# asyncpg's executemany pipelines like pgasync, and is timed inside Python
+# around the executemany() call alone (bench/executemany_asyncpg.py; the
+# rows are built in Python first), whereas the SQL cases' figures include
+# generating the rows locally.
+many_rows()
+{
+	echo "SELECT g::bigint, md5(g::text), ((g::bigint * 7919) % 10000000) / 100.0, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second' FROM generate_series(1, $1) g"
+}
+MANY_INSERT='INSERT INTO t2 VALUES ($1, $2, $3, $4)'
+MANY_TRUNCATE="SELECT dblink_exec(:'dsn', 'TRUNCATE t2');"
+
+many_case()
+{
+	CASE_CLUSTER=local
+	CASE_SETUP=$MANY_TRUNCATE
+	CASE_CHECK="SELECT n AS bench_n, s AS bench_s FROM dblink(:'dsn', 'SELECT count(*), sum(id) FROM t2') AS r(n bigint, s numeric) \\gset
+\\echo :bench_n :bench_s"
+	CASE_EXPECT="$MANY $((MANY * (MANY + 1) / 2))"
+	CASE_OPS=$MANY
+}
+
+case_executemany_pgasync()
+{
+	many_case
+	CASE_LABEL="pgasync.executemany(conn), $MANY_LABEL rows"
+	CASE_SETUP="SELECT pgasync.connect('b', :'dsn'); $MANY_TRUNCATE"
+	CASE_WARM="SELECT pgasync.executemany('b', '$MANY_INSERT', \$q\$$(many_rows 1000)\$q\$); $MANY_TRUNCATE"
+	CASE_BODY="SELECT pgasync.executemany('b', '$MANY_INSERT', \$q\$$(many_rows "$MANY")\$q\$);"
+}
+
+case_executemany_fdw()
+{
+	many_case
+	CASE_LABEL="postgres_fdw INSERT, batch_size 1000"
+	CASE_WARM="INSERT INTO ft2 $(many_rows 1000); $MANY_TRUNCATE"
+	CASE_BODY="INSERT INTO ft2 $(many_rows "$MANY");"
+}
+
+case_executemany_asyncpg()
+{
+	many_case
+	CASE_LABEL="asyncpg executemany (timed in Python)"
+	CASE_BODY="\\! /usr/bin/python3 $BENCH/executemany_asyncpg.py '$DSN' $MANY"
+	CASE_REMOTE_CPU=no	# its connection does not exist yet
+}
+
 # load_case CASE: clear the CASE_* variables, then set them from case_CASE
 load_case()
 {
@@ -368,6 +522,8 @@ load_case()
 	CASE_OPS=""
 	CASE_ANCHOR=""
 	CASE_REMOTE_CPU=yes
+	CASE_METRIC=""
+	CASE_METRIC_LABEL=""
 	"case_$1"
 }
 
@@ -395,7 +551,7 @@ list_cases()
 	echo "groups: $DEFAULT_GROUPS (default), profile (perf, on request)"
 	for entry in "${CASES[@]}"; do
 		load_case "${entry#* }"
-		printf '  %-7s %-24s %s\n' "${entry%% *}" "${entry#* }" "$CASE_LABEL"
+		printf '  %-8s %-26s %s\n' "${entry%% *}" "${entry#* }" "$CASE_LABEL"
 	done
 }
 
@@ -621,6 +777,7 @@ SELECT g, md5(g::text), ((g::bigint * 7919) % 10000000) / 100.0,
 FROM generate_series(1, $ROWS) g;
 ALTER TABLE t ADD PRIMARY KEY (id);
 VACUUM ANALYZE t;
+CREATE TABLE t2 (id bigint, val text, amount numeric(12,2), ts timestamptz);
 EOF
 	SUM=$(bench_psql remote -At -c "SELECT sum(amount) FROM t") || return 1
 	echo "remote: t has $ROWS rows ($(bench_psql remote -At -c \
@@ -638,6 +795,8 @@ CREATE FOREIGN TABLE ft (id bigint, val text, amount numeric(12,2), ts timestamp
 	SERVER remote OPTIONS (table_name 't');
 CREATE FOREIGN TABLE ft_fs10k (id bigint, val text, amount numeric(12,2), ts timestamptz)
 	SERVER remote OPTIONS (table_name 't', fetch_size '10000');
+CREATE FOREIGN TABLE ft2 (id bigint, val text, amount numeric(12,2), ts timestamptz)
+	SERVER remote OPTIONS (table_name 't2', batch_size '1000');
 EOF
 	echo "local: pgasync $(bench_psql local -At -c 'SELECT pgasync.version()'), dblink, postgres_fdw (ft, ft_fs10k)"
 }
@@ -647,6 +806,7 @@ EOF
 #-------------------------------------------------------------------------
 
 declare -A TIMES ERR CPU_L CPU_R RUNQ
+declare -A METRIC
 
 # case_script CASE CPU: the psql script of one measurement, on stdout.
 # Just before and after the measured statement it writes the scheduler
@@ -681,6 +841,7 @@ SELECT extract(epoch FROM clock_timestamp() - :'bench_t0'::timestamptz) AS bench
 \\! (cat /proc/\$BENCH_PID/schedstat; cat /proc/\$BENCH_RPID/schedstat 2>/dev/null || echo - - -) >$cpu.1
 ${BENCH_HOOK_AFTER:-}
 \\echo BENCH_TIME :bench_el
+$CASE_METRIC
 EOF
 	if [ -n "$CASE_CHECK" ]; then
 		echo "\\echo -n 'BENCH_CHECK '"
@@ -716,6 +877,10 @@ measure()
 		-h "${SOCK[$CASE_CLUSTER]}" -p "${PORT[$CASE_CLUSTER]}" -U postgres \
 		-d postgres -v dsn="$DSN" -f "$log.sql" </dev/null >"$log.out" 2>&1 || st=$?
 	secs=$(sed -n 's/^BENCH_TIME //p' "$log.out")
+	# a case timed by its own client (asyncpg) reports its figure itself
+	if grep -q '^BENCH_INNER_TIME ' "$log.out"; then
+		secs=$(sed -n 's/^BENCH_INNER_TIME //p' "$log.out")
+	fi
 	if [ $st != 0 ] || [ -z "$secs" ]; then
 		ERR[$c]="psql exit $st: $(grep -v '^BENCH_' "$log.out" | head -3 | tr '\n' ' ')"
 		return 1
@@ -728,6 +893,7 @@ measure()
 		fi
 	fi
 	TIMES[$c]="${TIMES[$c]:-} $secs"
+	METRIC[$c]="${METRIC[$c]:-} $(sed -n 's/^BENCH_METRIC //p' "$log.out")"
 	read -r cl cr cw <<<"$(cpu_deltas "$log.cpu")"
 	CPU_L[$c]="${CPU_L[$c]:-} ${cl:--}"
 	CPU_R[$c]="${CPU_R[$c]:-} ${cr:--}"
@@ -887,7 +1053,7 @@ report()
 	echo "cpu sess / cpu rem: CPU seconds (median) of the session's backend and of the remote" \
 		"backend serving it; runq: time the session's backend waited for a CPU"
 	echo
-	f='%-7s %-45s %7s %7s %7s %8s %8s %8s %6s  %s\n'
+	f='%-8s %-45s %7s %7s %7s %8s %8s %8s %6s  %s\n'
 	printf "$f" group case wall best worst "per op" "cpu sess" "cpu rem" runq "anchors.md"
 	printf "$f" ----- ---- ---- ---- ----- ------ -------- ------- ---- ----------
 	for c in "${SELECTED[@]}"; do
@@ -895,7 +1061,7 @@ report()
 		label=$CASE_LABEL
 		anchor=${CASE_ANCHOR:-}
 		if [ -n "${ERR[$c]:-}" ]; then
-			printf '%-7s %-45s %7s  %s\n' "$(case_group "$c")" "$label" ERROR "${ERR[$c]}"
+			printf '%-8s %-45s %7s  %s\n' "$(case_group "$c")" "$label" ERROR "${ERR[$c]}"
 			continue
 		fi
 		read -r med best worst <<<"$(stats "${TIMES[$c]:-}")"
@@ -929,6 +1095,21 @@ report()
 			limit="<= ${limit}x"
 		fi
 		printf '%-62s %7sx %8s  %s\n' "$desc" "$ratio" "$limit" "$verdict"
+	done
+
+	# figures other than time (CASE_METRIC): median, lowest, highest
+	local printed=0
+	for c in "${SELECTED[@]}"; do
+		[ -n "${METRIC[$c]// /}" ] && [ -z "${ERR[$c]:-}" ] || continue
+		load_case "$c"
+		if [ $printed = 0 ]; then
+			echo
+			printf '%-45s %8s %8s %8s  %s\n' "other figures (median of rounds)" median lowest highest ""
+			printf '%-45s %8s %8s %8s  %s\n' -------------------------------- ------ ------ ------- ""
+			printed=1
+		fi
+		read -r med best worst <<<"$(stats "${METRIC[$c]}")"
+		printf '%-45s %8.1f %8.1f %8.1f  %s\n' "$CASE_LABEL" "$med" "$best" "$worst" "$CASE_METRIC_LABEL"
 	done
 }
 

@@ -46,6 +46,37 @@ LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.connections() IS 'open remote connections of this session';
 
 -- ------------------------------------------------------------------
+-- Pools (src/backend/pool.c).  A pool's name is a target.
+-- ------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.create_pool(name text, dsn text, options jsonb DEFAULT '{}')
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgasync_create_pool'
+LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.create_pool(text, text, jsonb) IS
+  'create a pool of connections to a remote server (connection string or pgasync_fdw server)';
+
+CREATE FUNCTION @extschema@.close_pool(name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgasync_close_pool'
+LANGUAGE C STRICT;
+
+COMMENT ON FUNCTION @extschema@.close_pool(text) IS 'close a pool and its connections';
+
+CREATE FUNCTION @extschema@.pools(
+    OUT name text, OUT size integer, OUT idle integer, OUT busy integer,
+    OUT min_size integer, OUT max_size integer, OUT max_queries integer,
+    OUT max_inactive_connection_lifetime double precision,
+    OUT acquired bigint, OUT created bigint, OUT closed bigint,
+    OUT resets bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgasync_pools'
+LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.pools() IS 'connection pools of this session';
+
+-- ------------------------------------------------------------------
 -- Queries (src/backend/query.c).  Each function comes in two forms,
 -- without and with query parameters ($1 ... $n).
 -- ------------------------------------------------------------------
@@ -105,6 +136,95 @@ COMMENT ON FUNCTION @extschema@.fetchrow(text, text) IS 'first row of a remote q
 COMMENT ON FUNCTION @extschema@.fetchval(text, text) IS 'first column of the first row of a remote query, as text';
 COMMENT ON FUNCTION @extschema@.execute(text, text) IS 'run remote commands; returns the last command status';
 COMMENT ON FUNCTION @extschema@.fetch_json(text, text) IS 'rows of a remote query as jsonb objects';
+
+-- ------------------------------------------------------------------
+-- One command for many rows of parameters (src/backend/executemany.c)
+-- ------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.executemany(target text, command text, args_query text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgasync_executemany'
+LANGUAGE C;
+
+CREATE FUNCTION @extschema@.executemany(target text, command text, args anyarray)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgasync_executemany'
+LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.executemany(text, text, text) IS
+  'run a remote command once per row of a local query, as one pipelined batch in one transaction; returns the rows affected';
+COMMENT ON FUNCTION @extschema@.executemany(text, text, anyarray) IS
+  'run a remote command once per row of an array (of rows, or two-dimensional), as one batch in one transaction; returns the rows affected';
+
+-- ------------------------------------------------------------------
+-- LISTEN/NOTIFY (src/backend/notify.c)
+-- ------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.listen(target text, channel text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgasync_listen'
+LANGUAGE C;
+
+CREATE FUNCTION @extschema@.unlisten(target text, channel text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgasync_unlisten'
+LANGUAGE C;
+
+CREATE FUNCTION @extschema@.notifications(target text, wait_timeout float8 DEFAULT 0,
+    OUT channel text, OUT payload text, OUT sender_pid integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgasync_notifications'
+LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.listen(text, text) IS 'LISTEN on a channel of the remote connection';
+COMMENT ON FUNCTION @extschema@.unlisten(text, text) IS 'UNLISTEN a channel (''*'': all) of the remote connection';
+COMMENT ON FUNCTION @extschema@.notifications(text, float8) IS
+  'take the notifications received on the remote connection, waiting up to wait_timeout seconds for one when none are queued';
+
+-- ------------------------------------------------------------------
+-- Remote transactions tied to the local one (src/backend/xact.c)
+-- ------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.begin(target text, isolation text DEFAULT NULL,
+                                  readonly boolean DEFAULT false,
+                                  "deferrable" boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgasync_begin'
+LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.begin(text, text, boolean, boolean) IS
+  'start a remote transaction that commits or rolls back with the local transaction';
+
+-- ------------------------------------------------------------------
+-- Fan-out (src/backend/fanout.c): one query on many servers at once.
+-- ------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.fanout(targets text[], query text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgasync_fanout'
+LANGUAGE C;
+
+CREATE FUNCTION @extschema@.fanout(targets text[], query text, VARIADIC args "any")
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgasync_fanout'
+LANGUAGE C;
+
+CREATE FUNCTION @extschema@.fanout_execute(targets text[], command text,
+    OUT target text, OUT status text, OUT sqlstate text, OUT error text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgasync_fanout_execute'
+LANGUAGE C;
+
+CREATE FUNCTION @extschema@.fanout_execute(targets text[], command text, VARIADIC args "any",
+    OUT target text, OUT status text, OUT sqlstate text, OUT error text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgasync_fanout_execute'
+LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.fanout(text[], text) IS
+  'rows of one query run on every target in parallel; an extra leading column receives the target name';
+COMMENT ON FUNCTION @extschema@.fanout_execute(text[], text) IS
+  'run a command on every target in parallel and report each outcome';
 
 -- ------------------------------------------------------------------
 -- Foreign-data wrapper pgasync_fdw (src/backend/fdw.c)

@@ -47,7 +47,8 @@
 #				TAP assertion; a program that crashes or breaks its plan
 #				counts one more failure)
 #	fuzz		make -C test/fuzz run FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-#				(one test)
+#				(one test; its work directory goes to the scratch
+#				directory, not the tree)
 #	regress		pg_regress over the Makefile's REGRESS list against the
 #				local cluster (every test)
 #	tap			prove over test/t/*.pl as postgres, one TESTDIR each
@@ -482,7 +483,8 @@ suite_fuzz()
 		return 0
 	fi
 	if run_logged "$LOGS/fuzz.log" timeout -k 10 $((FUZZ_SECONDS + 900)) \
-		make -C "$REPO/test/fuzz" run FUZZ_SECONDS="$FUZZ_SECONDS"; then
+		make -C "$REPO/test/fuzz" run FUZZ_SECONDS="$FUZZ_SECONDS" \
+		SCRATCH="$SCRATCH/fuzz"; then
 		record fuzz 1 0 $((SECONDS - t0))
 	else
 		record fuzz 0 1 $((SECONDS - t0)) "fuzz run failed"
@@ -520,7 +522,7 @@ suite_regress()
 	fi
 	for o in $opts; do
 		case $o in
-			--inputdir=* | --outputdir=*) ;;
+			--inputdir=* | --outputdir=* | --dbname=*) ;;
 			*) extra+=("$o") ;;
 		esac
 	done

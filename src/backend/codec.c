@@ -16,7 +16,10 @@
  * Query parameters go the other way: values of built-in types are sent in
  * binary with the type's OID, everything else (unknown-typed literals,
  * records, composite, enum and other extension types) as text with an
- * unspecified type, so that the remote server infers it.
+ * unspecified type, so that the remote server infers it.  The same choice,
+ * made once per column, is kept in a PgaParamPlan for rows of parameters
+ * (pgasync.executemany), which writes the common fixed-size types, text
+ * and bytea in their binary format without calling their send functions.
  *
  * Binary receive and send functions of string types convert between the
  * local session's client_encoding and the database encoding, because they

@@ -29,6 +29,7 @@
 
 #include "connection.h"
 #include "pgasync.h"
+#include "pool.h"
 #include "remote_error.h"
 #include "xact.h"
 
@@ -72,7 +73,8 @@ close_broken_sessions(void)
 	hash_seq_init(&scan, pga_sessions);
 	while ((s = hash_seq_search(&scan)) != NULL)
 	{
-		if (s->conn != NULL && PgaConnGetPhase(s->conn) != PGA_PHASE_READY)
+		/* connections still connecting belong to enclosing work */
+		if (s->conn != NULL && PgaConnGetPhase(s->conn) == PGA_PHASE_BROKEN)
 			PgaSessionReset(s);
 	}
 }
@@ -80,22 +82,33 @@ close_broken_sessions(void)
 static void
 pga_xact_callback(XactEvent event, void *arg)
 {
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-	{
-		PgaDriverAbortAll(PGA_CANCEL_TIMEOUT_MS);
+	bool		is_abort = (event == XACT_EVENT_ABORT ||
+							event == XACT_EVENT_PARALLEL_ABORT);
+
+	/* no request in flight, then roll back remote transactions (xact.c) */
+	if (is_abort)
+		PgaDriverAbortAll(PGA_CANCEL_TIMEOUT_MS, 1);
+	PgaXactCallback(event);
+	if (is_abort)
 		close_broken_sessions();
-	}
+	/* then members still acquired go back to their pools */
+	if (is_abort || event == XACT_EVENT_COMMIT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE)
+		PgaPoolAtXactEnd();
 }
 
 static void
 pga_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					 SubTransactionId parentSubid, void *arg)
 {
+	/* only the work of the aborting subtransaction is canceled */
 	if (event == SUBXACT_EVENT_ABORT_SUB)
-	{
-		PgaDriverAbortAll(PGA_CANCEL_TIMEOUT_MS);
+		PgaDriverAbortAll(PGA_CANCEL_TIMEOUT_MS, GetCurrentTransactionNestLevel());
+	PgaXactSubCallback(event);
+	if (event == SUBXACT_EVENT_ABORT_SUB)
 		close_broken_sessions();
-	}
+	if (event == SUBXACT_EVENT_ABORT_SUB || event == SUBXACT_EVENT_COMMIT_SUB)
+		PgaPoolAtSubXactEnd(event == SUBXACT_EVENT_COMMIT_SUB, mySubid, parentSubid);
 }
 
 void
@@ -165,6 +178,11 @@ session_create(const char *key, PgaTargetKind kind)
 static void
 session_destroy(PgaSession *s)
 {
+	if (s->batch_open)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("cannot close remote connection %s while pgasync.executemany is using it",
+						s->label)));
 	if (s->conn)
 		PgaConnClose(s->conn);
 	s->conn = NULL;
@@ -221,6 +239,12 @@ session_open(PgaSession *s)
 {
 	PgaTarget	target;
 
+	if (s->batch_open)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("remote connection %s is in use by pgasync.executemany",
+						s->label),
+				 errdetail("The rows of pgasync.executemany cannot come from a query that uses the connection they go to.")));
 	if (s->conn != NULL && PgaConnGetPhase(s->conn) == PGA_PHASE_READY &&
 		!PgaConnIsBusy(s->conn))
 		session_take_idle_input(s);
@@ -230,6 +254,8 @@ session_open(PgaSession *s)
 			return;
 		PgaSessionReset(s);
 	}
+	/* a remote transaction cannot go on over a new connection */
+	PgaXactBeforeReconnect(s);
 	if (PgaDriverConnectionCount() >= pgasync_max_connections)
 		ereport(ERROR,
 				(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
@@ -244,8 +270,8 @@ session_open(PgaSession *s)
 		ForeignServer *server = GetForeignServer(s->serverid);
 
 		PgaTargetFromServer(server, &target);
-		if (s->key[0] == 'n')
-			target.opts = s->opts;	/* named: the options of connect() */
+		if (s->key[0] == 'n' || s->pool != NULL)
+			target.opts = s->opts;	/* the options of connect(), create_pool() */
 		else
 			session_set_options(s, &target.opts);	/* the server's, as now */
 	}
@@ -339,6 +365,11 @@ PgaSessionGetNoWait(const char *target)
 			session_open(s);
 			return s;
 		}
+
+		/* 1b. a pool (pool.c): acquire one of its connections */
+		s = PgaPoolAcquire(target);
+		if (s != NULL)
+			return s;
 	}
 
 	/* 2. a pgasync_fdw foreign server */
@@ -407,6 +438,51 @@ PgaSessionGetNoWait(const char *target)
 			 errmsg("pgasync target \"%s\" does not exist", target),
 			 errdetail("A target is a connection opened with pgasync.connect(), a pgasync_fdw foreign server, or a connection string.")));
 	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * How many new connections would serving these targets open?  A target
+ * whose session already has a live connection needs none; anything else
+ * (including a target that does not resolve, which fails later with its
+ * own error) counts as one.
+ */
+int
+PgaSessionsToOpen(char **targets, int n)
+{
+	int			needed = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		char		key[256];
+		PgaSession *s = NULL;
+		ForeignServer *server;
+
+		if (targets[i] == NULL)
+			continue;
+		if (strlen(targets[i]) < NAMEDATALEN)
+		{
+			snprintf(key, sizeof(key), "n:%s", targets[i]);
+			s = hash_search(pga_sessions, key, HASH_FIND, NULL);
+		}
+		if (s == NULL && !looks_like_dsn(targets[i]) &&
+			(server = find_pgasync_server(targets[i])) != NULL)
+		{
+			snprintf(key, sizeof(key), "s:%u:%u", server->serverid, GetUserId());
+			s = hash_search(pga_sessions, key, HASH_FIND, NULL);
+		}
+		if (s == NULL && looks_like_dsn(targets[i]))
+		{
+			uint64		h = hash_bytes_extended((const unsigned char *) targets[i],
+												strlen(targets[i]), 0);
+
+			snprintf(key, sizeof(key), "d:%u:%016llx", GetUserId(), (unsigned long long) h);
+			s = hash_search(pga_sessions, key, HASH_FIND, NULL);
+		}
+		if (s == NULL || s->conn == NULL || PgaConnGetPhase(s->conn) == PGA_PHASE_BROKEN)
+			needed++;
+	}
+	return needed;
 }
 
 PgaSession *
@@ -609,6 +685,7 @@ PgaSessionQueueCloses(PgaSession *s)
 void
 PgaSessionBeforeRequest(PgaSession *s)
 {
+	PgaPoolBeforeRequest(s);	/* the reset goes first, outside transactions */
 	PgaSessionQueueCloses(s);
 	PgaXactBeforeRequest(s);
 }
@@ -645,6 +722,58 @@ void
 PgaSessionRelease(PgaSession *s)
 {
 	/* pool.c gives pooled connections back; others stay with their target */
+	if (s->pool != NULL)
+		PgaPoolRelease(s);
+}
+
+/*
+ * A member of a pool (pool.c): a session under key for a pgasync_fdw
+ * server (serverid) or a connection string, with the pool's options.  It
+ * starts connecting in the background.
+ */
+PgaSession *
+PgaSessionCreateMember(const char *key, Oid serverid, const char *conninfo,
+					   const PgaSessionOptions *opts, const char *name,
+					   struct PgaPool *pool)
+{
+	PgaSession *s;
+	MemoryContext old;
+
+	s = session_create(key, OidIsValid(serverid) ? PGA_TARGET_SERVER : PGA_TARGET_NAMED);
+	old = MemoryContextSwitchTo(s->mcxt);
+	s->name = pstrdup(name);
+	s->label = psprintf("\"%s\"", name);
+	s->serverid = serverid;
+	s->conninfo = conninfo ? pstrdup(conninfo) : NULL;
+	MemoryContextSwitchTo(old);
+	session_set_options(s, opts);
+	s->pool = pool;
+	PG_TRY();
+	{
+		session_open(s);
+	}
+	PG_CATCH();
+	{
+		session_destroy(s);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return s;
+}
+
+void
+PgaSessionDestroy(PgaSession *s)
+{
+	session_destroy(s);
+}
+
+bool
+PgaSessionNamedExists(const char *name)
+{
+	char		key[256];
+
+	snprintf(key, sizeof(key), "n:%s", name);
+	return hash_search(pga_sessions, key, HASH_FIND, NULL) != NULL;
 }
 
 /* ----------------------------------------------------------------
@@ -687,6 +816,11 @@ pgasync_connect(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("pgasync connection \"%s\" already exists", name)));
+	if (PgaPoolExists(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("pgasync pool \"%s\" already exists", name),
+				 errdetail("Pools and named connections share one namespace.")));
 
 	memset(&probe, 0, sizeof(probe));
 	if (!looks_like_dsn(dsn))
@@ -750,6 +884,7 @@ pgasync_disconnect(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for pgasync connection \"%s\"", name)));
+	PgaXactCheckDisconnect(s);
 	session_destroy(s);
 	PG_RETURN_BOOL(true);
 }
@@ -762,12 +897,15 @@ pgasync_disconnect_all(PG_FUNCTION_ARGS)
 	PgaSession *s;
 	List	   *victims = NIL;
 	ListCell   *lc;
-	int			n = 0;
+	int			n;
 
+	n = PgaPoolCloseAll();		/* pools' connections go with their pools */
 	hash_seq_init(&scan, pga_sessions);
 	while ((s = hash_seq_search(&scan)) != NULL)
-		if (s->userid == GetUserId() || superuser())
+		if (s->pool == NULL && (s->userid == GetUserId() || superuser()))
 			victims = lappend(victims, s);
+	foreach(lc, victims)
+		PgaXactCheckDisconnect(lfirst(lc));
 	foreach(lc, victims)
 	{
 		s = lfirst(lc);
@@ -805,7 +943,8 @@ pgasync_connections(PG_FUNCTION_ARGS)
 		stats = pgw_conn_get_stats(proto);
 		memset(nulls, 0, sizeof(nulls));
 		values[0] = CStringGetTextDatum(s->name ? s->name : PgaConnTarget(s->conn)->display_name);
-		values[1] = CStringGetTextDatum(s->kind == PGA_TARGET_SERVER ? "server" :
+		values[1] = CStringGetTextDatum(s->pool != NULL ? "pool" :
+										s->kind == PGA_TARGET_SERVER ? "server" :
 										s->kind == PGA_TARGET_NAMED ? "named" : "dsn");
 		values[2] = CStringGetTextDatum(PgaConnHost(s->conn));
 		values[3] = Int32GetDatum(PgaConnPort(s->conn));

@@ -75,6 +75,10 @@ typedef struct PgaSession
 	bool		reset_pending;	/* session state to reset before reuse */
 	/* notifications received and not yet read (notify.c) */
 	List	   *notifications;	/* of PgaNotification */
+	TimestampTz listening_since;	/* opened_at of the connection that
+									 * pgasync.listen() ran on, or 0 */
+	/* a pgasync.executemany() batch is being sent: no other use */
+	bool		batch_open;
 	MemoryContext mcxt;
 } PgaSession;
 
@@ -100,6 +104,9 @@ extern PgaSession *PgaSessionGet(const char *target);
 /* Same, but do not wait for the connection to finish connecting. */
 extern PgaSession *PgaSessionGetNoWait(const char *target);
 
+/* How many new connections serving these targets would open. */
+extern int	PgaSessionsToOpen(char **targets, int n);
+
 /* Wait until a session's connection is connected (or raise). */
 extern void PgaSessionWaitConnected(PgaSession **sessions, int n);
 
@@ -122,6 +129,16 @@ extern void PgaSessionQueueNotification(PgaSession *s, const pgw_backend_msg *ms
 
 /* Done with a session for this call (gives a pooled connection back). */
 extern void PgaSessionRelease(PgaSession *s);
+
+/* Pool members (pool.c): open one (connecting in the background), close one. */
+extern PgaSession *PgaSessionCreateMember(const char *key, Oid serverid,
+										  const char *conninfo,
+										  const PgaSessionOptions *opts,
+										  const char *name, struct PgaPool *pool);
+extern void PgaSessionDestroy(PgaSession *s);
+
+/* Is there a connection opened with pgasync.connect() under this name? */
+extern bool PgaSessionNamedExists(const char *name);
 
 /* Statement cache */
 extern PgaStatement *PgaStatementLookup(PgaSession *s, const char *sql,

@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "access/xact.h"
 #include "lib/ilist.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
@@ -62,6 +63,7 @@ struct PgaConn
 	char		errmsg[1024];
 	void	   *owner_data;
 	dlist_node	node;
+	int			nest_level;		/* transaction nesting level of the latest work */
 
 	/* socket */
 	pgsocket	sock;
@@ -209,6 +211,7 @@ PgaConnOpen(PgaTarget *target, const char *label)
 	c->sock = PGINVALID_SOCKET;
 	c->wes_pos = -1;
 	c->phase = PGA_PHASE_CONNECTING;
+	c->nest_level = GetCurrentTransactionNestLevel();
 	initStringInfo(&c->attempt_errors);
 	conn_build_startup_params(c);
 	MemoryContextSwitchTo(oldcxt);
@@ -1217,6 +1220,9 @@ PgaDriverNextEvent(PgaConn **conns, int nconns, pgw_event *ev,
 bool
 PgaConnPollEvent(PgaConn *c, pgw_event *ev)
 {
+	/* events already read first: no system call while there are any */
+	if (conn_poll_event(c, ev) != PGW_EV_NONE)
+		return true;
 	if (c->phase == PGA_PHASE_READY && c->sock != PGINVALID_SOCKET)
 	{
 		struct pollfd pfd;
@@ -1233,6 +1239,7 @@ PgaConnPollEvent(PgaConn *c, pgw_event *ev)
 bool
 PgaConnFlush(PgaConn *c, TimestampTz deadline)
 {
+	c->nest_level = GetCurrentTransactionNestLevel();
 	for (;;)
 	{
 		if (c->phase == PGA_PHASE_BROKEN)
@@ -1410,7 +1417,7 @@ PgaDriverCancelAndDrain(PgaConn **conns, int nconns, int timeout_ms)
 }
 
 void
-PgaDriverAbortAll(int timeout_ms)
+PgaDriverAbortAll(int timeout_ms, int nest_level)
 {
 	PgaConn   **conns;
 	int			n = 0;
@@ -1423,6 +1430,8 @@ PgaDriverAbortAll(int timeout_ms)
 	{
 		PgaConn    *c = dlist_container(PgaConn, node, iter.cur);
 
+		if (c->nest_level < nest_level)
+			continue;			/* work of an enclosing (sub)transaction */
 		if (c->phase == PGA_PHASE_CONNECTING ||
 			(c->phase == PGA_PHASE_READY && PgaConnIsBusy(c)))
 			conns[n++] = c;
@@ -1436,6 +1445,12 @@ PgaDriverAbortAll(int timeout_ms)
  * Accessors
  * ----------------------------------------------------------------
  */
+
+void
+PgaConnSetNestLevel(PgaConn *c, int nest_level)
+{
+	c->nest_level = nest_level;
+}
 
 PgaConnPhase
 PgaConnGetPhase(const PgaConn *c)

@@ -54,6 +54,13 @@ extern PgaConn *PgaConnOpen(PgaTarget *target, const char *label);
 extern void PgaConnClose(PgaConn *conn);
 
 extern PgaConnPhase PgaConnGetPhase(const PgaConn *conn);
+
+/*
+ * The connection's work belongs to this transaction nesting level (used
+ * by abort handling); for connections opened inside a subtransaction that
+ * was then released into its parent.
+ */
+extern void PgaConnSetNestLevel(PgaConn *conn, int nest_level);
 extern pgw_conn *PgaConnProto(PgaConn *conn);
 extern const char *PgaConnLabel(const PgaConn *conn);
 extern const PgaTarget *PgaConnTarget(const PgaConn *conn);
@@ -122,10 +129,11 @@ extern void PgaDriverCancelAndDrain(PgaConn **conns, int nconns,
 									int timeout_ms);
 
 /*
- * Abort handling: cancel and drain every busy connection of the backend.
- * Called from the transaction abort callbacks.
+ * Abort handling: cancel and drain every busy (or connecting) connection
+ * whose work started at transaction nesting level nest_level or deeper
+ * (1: all).  Called from the (sub)transaction abort callbacks.
  */
-extern void PgaDriverAbortAll(int timeout_ms);
+extern void PgaDriverAbortAll(int timeout_ms, int nest_level);
 
 /* Number of live connections of this backend. */
 extern int	PgaDriverConnectionCount(void);

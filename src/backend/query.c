@@ -29,6 +29,7 @@
 
 #include "codec.h"
 #include "connection.h"
+#include "pool.h"
 #include "query.h"
 #include "remote_error.h"
 
@@ -47,70 +48,6 @@ command_deadline(PgaSession *s)
 	if (s->opts.command_timeout_ms <= 0)
 		return 0;
 	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), s->opts.command_timeout_ms);
-}
-
-/*
- * Wait for the next event of the run's request, handling what every caller
- * handles the same way: notices, notifications, timeouts, broken
- * connections, and the answers to preamble requests queued ahead of the
- * run's own (savepoints, resets), of which only errors matter.
- */
-static void
-next_event(PgaQueryRun *run, pgw_event *ev)
-{
-	for (;;)
-	{
-		PgaConn    *c = PgaDriverNextEvent(&run->session->conn, 1, ev, run->deadline);
-
-		if (c == NULL)
-		{
-			PgaConn    *conn = run->session->conn;
-
-			if (PgaConnGetPhase(conn) == PGA_PHASE_BROKEN)
-			{
-				if (run->error)
-					PgaRaiseRemoteError(ERROR, run->error, run->session->label, run->sql);
-				PgaRaiseConnFailure(conn);
-			}
-			/* command timeout: cancel the remote query, then report */
-			PgaDriverCancelAndDrain(&conn, 1, PGA_CANCEL_TIMEOUT_MS);
-			ereport(ERROR,
-					(errcode(ERRCODE_QUERY_CANCELED),
-					 errmsg("canceling statement due to command timeout"),
-					 errcontext("remote server %s", run->session->label)));
-		}
-		switch ((int) ev->type)
-		{
-			case PGW_EV_NOTICE:
-				PgaRelayNotice(&ev->msg.u.error, run->session->label);
-				continue;
-			case PGW_EV_NOTIFICATION:
-				PgaSessionQueueNotification(run->session, &ev->msg);
-				continue;
-			case PGW_EV_PARAMETER_STATUS:
-				continue;
-			case PGA_EV_BROKEN:
-				if (run->error)
-					PgaRaiseRemoteError(ERROR, run->error, run->session->label, run->sql);
-				PgaRaiseConnFailure(c);
-				break;
-			case PGW_EV_ERROR:
-				if (run->error == NULL)
-				{
-					run->error = PgaRemoteErrorCopy(&ev->msg.u.error);
-					run->error_in_preamble = ev->request_id != run->request_id;
-				}
-				if (ev->fatal)
-					PgaRaiseRemoteError(ERROR, run->error, run->session->label, run->sql);
-				if (ev->request_id != run->request_id)
-					continue;
-				return;
-			default:
-				if (ev->request_id != run->request_id)
-					continue;	/* answers to preamble requests */
-				return;
-		}
-	}
 }
 
 static pgw_field_desc *
@@ -176,6 +113,7 @@ statement_codec(PgaQueryRun *run, PgaStatement *st, TupleDesc tupdesc,
 	PgaResultCodec *codec;
 
 	if (!text_only && st->codec != NULL && st->codec_desc != NULL &&
+		st->codec_tagged == run->allow_tag &&
 		equalTupleDescs(st->codec_desc, tupdesc) &&
 		PgaResultCodecIsCurrent(st->codec))
 		return st->codec;
@@ -188,12 +126,13 @@ statement_codec(PgaQueryRun *run, PgaStatement *st, TupleDesc tupdesc,
 	cxt = AllocSetContextCreate(text_only ? CurrentMemoryContext : GetMemoryChunkContext(st),
 								"pgasync codec", ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	codec = PgaResultCodecCreate(tupdesc, st->fields, st->nfields, false,
+	codec = PgaResultCodecCreate(tupdesc, st->fields, st->nfields, run->allow_tag,
 								 text_only, run->session->label, cxt);
 	if (!text_only)
 	{
 		st->codec = codec;
 		st->codec_desc = CreateTupleDescCopy(tupdesc);
+		st->codec_tagged = run->allow_tag;
 	}
 	MemoryContextSwitchTo(old);
 	return codec;
@@ -206,7 +145,9 @@ statement_codec(PgaQueryRun *run, PgaStatement *st, TupleDesc tupdesc,
 static bool
 result_fits(PgaQueryRun *run, PgaStatement *st, TupleDesc tupdesc)
 {
-	if (st->nfields >= 0 && st->nfields == live_columns(tupdesc))
+	if (st->nfields >= 0 &&
+		(st->nfields == live_columns(tupdesc) ||
+		 (run->allow_tag && st->nfields == live_columns(tupdesc) - 1)))
 		return true;
 	run->local_error = st->nfields < 0 ? "no rows" : "column count";
 	run->local_nfields = st->nfields;
@@ -356,26 +297,23 @@ queue_execute(PgaQueryRun *run, PgaStatement *st, bool miss, PgaParams *params)
 }
 
 /*
- * Run sql with params through the extended protocol, in one round trip
- * whether or not the statement is cached.  Rows go to run->on_row (decoded
- * through a codec when run->tupdesc is set, given raw otherwise).  Remote
- * errors are raised once the server is ready again; a statement the server
- * refuses because a schema change altered its result is prepared again and
- * run once more, unless a remote transaction is open (its failure already
- * aborted that transaction).
+ * Start running sql with params through the extended protocol: find or
+ * create the statement, queue Parse (on a miss), Bind, Execute and Sync
+ * after the session's preamble, and send.  One round trip whether or not
+ * the statement is cached; on a miss the result comes in text, as the
+ * remote types are not known yet when the formats are chosen.
  */
 void
-PgaQueryRunExtended(PgaQueryRun *run, PgaParams *params)
+PgaQueryRunStart(PgaQueryRun *run, PgaParams *params)
 {
 	PgaSession *s = run->session;
 	PgaStatement *st;
-	PgaResultCodec *codec;
-	pgw_event	ev;
-	MemoryContext rowcxt;
-	bool		miss;
-	bool		parsed;
 
-retry:
+	run->params = params;
+	run->error = NULL;
+	run->error_in_preamble = false;
+	run->command_tag = NULL;
+	run->done = false;
 	st = PgaStatementLookup(s, run->sql, params->nparams, params->types);
 
 	/*
@@ -384,79 +322,165 @@ retry:
 	 * it was prepared (a column was added, say): prepare it anew rather than
 	 * fail on the stale description for as long as it is cached.
 	 */
-	if (st != NULL && run->tupdesc != NULL && st->nfields != live_columns(run->tupdesc))
+	if (st != NULL && run->tupdesc != NULL && !result_fits(run, st, run->tupdesc))
 	{
+		run->local_error = NULL;
 		PgaStatementForget(s, st);
 		st = NULL;
 	}
-	miss = (st == NULL);
-	if (miss)
+	run->miss = (st == NULL);
+	if (run->miss)
 		st = PgaStatementCreate(s, run->sql, params->nparams, params->types, true);
 	run->statement = st;
-	codec = queue_execute(run, st, miss, params);
+	run->parsed = !run->miss;
+	run->codec = queue_execute(run, st, run->miss, params);
 	if (run->local_error != NULL)
 		raise_local_error(run);
-	parsed = !miss;
+	if (run->rowcxt == NULL)
+		run->rowcxt = AllocSetContextCreate(run->callcxt, "pgasync row",
+											ALLOCSET_DEFAULT_SIZES);
+}
 
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pgasync row",
-								   ALLOCSET_DEFAULT_SIZES);
-	for (;;)
+/*
+ * Take one event of the run's connection.  Handles what every caller
+ * handles the same way (notices, notifications, answers to preamble
+ * requests, the first error) and the run's own results.  Returns true when
+ * the run's request is over (its ReadyForQuery arrived): call
+ * PgaQueryRunFinish() then.
+ */
+bool
+PgaQueryRunOnEvent(PgaQueryRun *run, pgw_event *ev)
+{
+	PgaStatement *st = run->statement;
+
+	switch ((int) ev->type)
 	{
-		next_event(run, &ev);
-		switch (ev.type)
-		{
-			case PGW_EV_PARSE_COMPLETE:
-				parsed = true;
-				break;
-			case PGW_EV_ROW_DESCRIPTION:
-				if (miss)
-				{
-					MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(st));
+		case PGW_EV_NOTICE:
+			PgaRelayNotice(&ev->msg.u.error, run->session->label);
+			return false;
+		case PGW_EV_NOTIFICATION:
+			PgaSessionQueueNotification(run->session, &ev->msg);
+			return false;
+		case PGW_EV_PARAMETER_STATUS:
+			/* a setting changed: a pooled connection needs a reset */
+			if (ev->request_id == run->request_id && run->session->pool != NULL)
+				PgaPoolNoteEvent(run->session, ev, run->sql);
+			return false;
+		case PGA_EV_BROKEN:
+			if (run->error)
+				PgaRaiseRemoteError(ERROR, run->error, run->session->label, run->sql);
+			PgaRaiseConnFailure(run->session->conn);
+			return false;
+		case PGW_EV_ERROR:
+			if (run->error == NULL)
+			{
+				MemoryContext old = MemoryContextSwitchTo(run->callcxt);
 
-					st->nfields = ev.msg.u.row_description.nfields;
-					st->fields = copy_fields(ev.msg.u.row_description.fields, st->nfields);
-					MemoryContextSwitchTo(old);
-					if (run->tupdesc != NULL && result_fits(run, st, run->tupdesc))
-						codec = statement_codec(run, st, run->tupdesc, true);
-				}
-				break;
-			case PGW_EV_NO_DATA:
-				if (miss)
-				{
-					st->nfields = -1;
-					if (run->tupdesc != NULL)
-						(void) result_fits(run, st, run->tupdesc);
-				}
-				break;
-			case PGW_EV_DATA_ROW:
-				if (run->error == NULL && run->local_error == NULL && run->on_row != NULL)
-				{
-					MemoryContext old = MemoryContextSwitchTo(rowcxt);
-
-					run->on_row(run, codec, st, ev.msg.u.data_row.columns,
-								ev.msg.u.data_row.ncolumns);
-					MemoryContextSwitchTo(old);
-					/* rows are stored by now: free their scratch in batches */
-					if ((run->rows & 255) == 255)
-						MemoryContextReset(rowcxt);
-				}
-				run->rows++;
-				break;
-			case PGW_EV_COMMAND_COMPLETE:
-				run->command_tag = pstrdup(ev.msg.u.command_complete.tag);
-				break;
-			case PGW_EV_EMPTY_QUERY:
-				run->command_tag = pstrdup("");
-				break;
-			default:
-				break;
-		}
-		if (ev.type == PGW_EV_READY)
+				run->error = PgaRemoteErrorCopy(&ev->msg.u.error);
+				run->error_in_preamble = ev->request_id != run->request_id;
+				MemoryContextSwitchTo(old);
+			}
+			if (ev->fatal)
+				PgaRaiseRemoteError(ERROR, run->error, run->session->label, run->sql);
+			return false;
+		default:
 			break;
 	}
-	MemoryContextDelete(rowcxt);
-	run->round_trips++;
+	if (ev->request_id != run->request_id)
+		return false;			/* answers to preamble requests */
+	if (ev->type == PGW_EV_COPY_IN)
+	{
+		/* nothing to send: end the COPY with an error */
+		(void) pgw_conn_copy_fail(PgaConnProto(run->session->conn),
+								  "COPY FROM STDIN is not supported by pgasync.execute");
+		send_request(run);
+		return false;
+	}
 
+	switch (ev->type)
+	{
+		case PGW_EV_PARSE_COMPLETE:
+			run->parsed = true;
+			break;
+		case PGW_EV_ROW_DESCRIPTION:
+			if (run->miss)
+			{
+				MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(st));
+
+				st->nfields = ev->msg.u.row_description.nfields;
+				st->fields = copy_fields(ev->msg.u.row_description.fields, st->nfields);
+				MemoryContextSwitchTo(old);
+				if (run->tupdesc != NULL && result_fits(run, st, run->tupdesc))
+					run->codec = statement_codec(run, st, run->tupdesc, true);
+			}
+			break;
+		case PGW_EV_NO_DATA:
+			if (run->miss)
+			{
+				st->nfields = -1;
+				if (run->tupdesc != NULL)
+					(void) result_fits(run, st, run->tupdesc);
+			}
+			break;
+		case PGW_EV_DATA_ROW:
+			if (run->error == NULL && run->local_error == NULL && run->on_row != NULL)
+			{
+				MemoryContext old = MemoryContextSwitchTo(run->rowcxt);
+
+				run->on_row(run, run->codec, st, ev->msg.u.data_row.columns,
+							ev->msg.u.data_row.ncolumns);
+				MemoryContextSwitchTo(old);
+				/* rows are stored by now: free their scratch in batches */
+				if ((run->rows & 255) == 255)
+					MemoryContextReset(run->rowcxt);
+			}
+			run->rows++;
+			break;
+		case PGW_EV_COMMAND_COMPLETE:
+			{
+				MemoryContext old = MemoryContextSwitchTo(run->callcxt);
+
+				run->command_tag = pstrdup(ev->msg.u.command_complete.tag);
+				MemoryContextSwitchTo(old);
+			}
+			if (run->session->pool != NULL)
+				PgaPoolNoteEvent(run->session, ev, run->sql);
+			break;
+		case PGW_EV_EMPTY_QUERY:
+			run->command_tag = "";
+			break;
+		case PGW_EV_READY:
+			run->done = true;
+			run->round_trips++;
+			if (run->session->pool != NULL)
+				PgaPoolNoteEvent(run->session, ev, run->sql);
+			return true;
+		default:
+			break;
+	}
+	return false;
+}
+
+/*
+ * The run's request is over.  Raise its remote error, if any, with the
+ * hints pgasync adds.  A statement the server refused because a schema
+ * change altered its result is prepared again and the request sent once
+ * more, unless a remote transaction is open (its failure already aborted
+ * that transaction): then true is returned and the caller goes on reading
+ * events.  With raise_errors false the error stays in run->error.
+ */
+bool
+PgaQueryRunFinish(PgaQueryRun *run, bool raise_errors)
+{
+	PgaSession *s = run->session;
+	PgaStatement *st = run->statement;
+
+	if (run->simple)
+	{
+		if (run->error && raise_errors)
+			PgaRaiseRemoteError(ERROR, run->error, s->label, run->sql);
+		return false;
+	}
 	if (run->error)
 	{
 		bool		stale = error_is_stale_statement(run->error);
@@ -465,64 +489,116 @@ retry:
 		 * A statement that failed to parse, went stale, or is missing on the
 		 * server is not kept: the next call prepares it again.
 		 */
-		if (!parsed || stale ||
+		if (!run->parsed || stale ||
 			(!run->error_in_preamble && error_is_missing_statement(run->error, st)))
 			PgaStatementForget(s, st);
 		if (stale && !run->in_remote_xact && !run->error_in_preamble &&
 			run->retries == 0 && run->rows == 0)
 		{
 			run->retries++;
-			run->error = NULL;
-			run->command_tag = NULL;
-			goto retry;
+			PgaQueryRunStart(run, run->params);
+			return true;
 		}
 		if (stale && run->in_remote_xact)
 			run->error->hint = pstrdup("The remote statement was prepared before a schema change on the remote server; run the transaction again.");
 		add_pooler_hint(run);
-		PgaRaiseRemoteError(ERROR, run->error, s->label, run->sql);
+		if (raise_errors)
+			PgaRaiseRemoteError(ERROR, run->error, s->label, run->sql);
 	}
-	if (run->local_error != NULL)
+	else if (run->local_error != NULL)
 	{
-		if (miss)
+		if (run->miss)
 			PgaStatementForget(s, st);
-		raise_local_error(run);
+		if (raise_errors)
+			raise_local_error(run);
 	}
-	if (st->name[0] == '\0')
+	else if (st->name[0] == '\0')
 		PgaStatementForget(s, st);
+	if (run->rowcxt != NULL)
+	{
+		MemoryContextDelete(run->rowcxt);
+		run->rowcxt = NULL;
+	}
+	return false;
+}
+
+/*
+ * Wait for the next event of a run's connection; a command timeout cancels
+ * the remote query and raises.
+ */
+static void
+wait_event(PgaQueryRun *run, pgw_event *ev)
+{
+	PgaConn    *c = PgaDriverNextEvent(&run->session->conn, 1, ev, run->deadline);
+
+	if (c == NULL)
+	{
+		PgaConn    *conn = run->session->conn;
+
+		if (PgaConnGetPhase(conn) == PGA_PHASE_BROKEN)
+		{
+			if (run->error)
+				PgaRaiseRemoteError(ERROR, run->error, run->session->label, run->sql);
+			PgaRaiseConnFailure(conn);
+		}
+		PgaDriverCancelAndDrain(&conn, 1, PGA_CANCEL_TIMEOUT_MS);
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("canceling statement due to command timeout"),
+				 errcontext("remote server %s", run->session->label)));
+	}
+}
+
+/* Run sql with params through the extended protocol, to the end. */
+void
+PgaQueryRunExtended(PgaQueryRun *run, PgaParams *params)
+{
+	pgw_event	ev;
+
+	PgaQueryRunStart(run, params);
+	for (;;)
+	{
+		wait_event(run, &ev);
+		if (PgaQueryRunOnEvent(run, &ev) && !PgaQueryRunFinish(run, true))
+			break;
+	}
+}
+
+/* Start a simple-protocol run: queue the preamble and the Query, send. */
+void
+PgaQueryRunStartSimple(PgaQueryRun *run)
+{
+	pgw_conn   *proto = PgaConnProto(run->session->conn);
+
+	PgaSessionBeforeRequest(run->session);
+	run->in_remote_xact = pgw_conn_tx_status(proto) != 'I' ||
+		PgaSessionInRemoteXact(run->session);
+	run->request_id = pgw_conn_query(proto, run->sql);
+	if (run->request_id == 0)
+		send_failed(run);
+	run->simple = true;
+	run->done = false;
+	send_request(run);
+	run->session->queries++;
+	run->session->last_used = GetCurrentTimestamp();
 }
 
 /*
  * Run sql through the simple query protocol (several statements allowed,
- * text results).  Returns the last command tag.
+ * text results).  run->command_tag is the last command's status.
  */
 void
 PgaQueryRunSimple(PgaQueryRun *run)
 {
-	pgw_conn   *proto = PgaConnProto(run->session->conn);
 	pgw_event	ev;
 
-	PgaSessionBeforeRequest(run->session);
-	run->request_id = pgw_conn_query(proto, run->sql);
-	if (run->request_id == 0)
-		send_failed(run);
-	send_request(run);
-	run->session->queries++;
-	run->session->last_used = GetCurrentTimestamp();
+	PgaQueryRunStartSimple(run);
 	for (;;)
 	{
-		next_event(run, &ev);
-		if (ev.type == PGW_EV_COMMAND_COMPLETE && run->error == NULL)
-			run->command_tag = pstrdup(ev.msg.u.command_complete.tag);
-		else if (ev.type == PGW_EV_EMPTY_QUERY && run->error == NULL)
-			run->command_tag = pstrdup("");
-		else if (ev.type == PGW_EV_COPY_IN)
-			(void) pgw_conn_copy_fail(proto, "COPY FROM STDIN is not supported by pgasync.execute");
-		else if (ev.type == PGW_EV_READY)
+		wait_event(run, &ev);
+		if (PgaQueryRunOnEvent(run, &ev))
 			break;
-		if (PgaConnPendingOutput(run->session->conn) > 0)
-			send_request(run);
 	}
-	run->round_trips++;
 	if (run->error)
 		PgaRaiseRemoteError(ERROR, run->error, run->session->label, run->sql);
 }
@@ -633,6 +709,7 @@ pgasync_fetch(PG_FUNCTION_ARGS)
 	run.on_row = row_to_tuplestore;
 	run.arg = &fs;
 	PgaQueryRunExtended(&run, &params);
+	PgaSessionRelease(run.session);
 	return (Datum) 0;
 }
 
@@ -666,6 +743,7 @@ pgasync_fetchrow(PG_FUNCTION_ARGS)
 	run.arg = &fs;
 	run.max_rows = 1;
 	PgaQueryRunExtended(&run, &params);
+	PgaSessionRelease(run.session);
 	if (!fs.have_first)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(HeapTupleGetDatum(fs.first));
@@ -689,6 +767,7 @@ pgasync_fetchval(PG_FUNCTION_ARGS)
 	run.arg = &fs;
 	run.max_rows = 1;
 	PgaQueryRunExtended(&run, &params);
+	PgaSessionRelease(run.session);
 	if (fs.first_text == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(fs.first_text));
@@ -717,6 +796,7 @@ pgasync_execute(PG_FUNCTION_ARGS)
 		PgaParamsFromArgs(fcinfo, 2, &params);
 		PgaQueryRunExtended(&run, &params);
 	}
+	PgaSessionRelease(run.session);
 	if (run.command_tag == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(run.command_tag));
@@ -764,5 +844,6 @@ pgasync_fetch_json(PG_FUNCTION_ARGS)
 	run.on_row = row_to_jsonb_store;
 	run.arg = &fs;
 	PgaQueryRunExtended(&run, &params);
+	PgaSessionRelease(run.session);
 	return (Datum) 0;
 }

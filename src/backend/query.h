@@ -30,6 +30,7 @@ struct PgaQueryRun
 	TimestampTz deadline;		/* command timeout, or 0 */
 	TupleDesc	tupdesc;		/* decode rows into this type, or NULL */
 	int32		max_rows;		/* Execute row limit; 0 = all */
+	bool		allow_tag;		/* tupdesc may have one leading extra column */
 	PgaRowCallback on_row;
 	void	   *arg;
 	/* results */
@@ -47,10 +48,30 @@ struct PgaQueryRun
 	uint64		rows;
 	int			round_trips;
 	int			retries;
+	/* state while running */
+	PgaParams  *params;
+	bool		miss;			/* statement was not cached */
+	bool		parsed;			/* ... and ParseComplete arrived */
+	PgaResultCodec *codec;
+	MemoryContext rowcxt;
+	bool		done;			/* ReadyForQuery of request_id arrived */
+	bool		simple;			/* simple query protocol */
+	void	   *owner;			/* for callers running several at once */
 };
 
 extern void PgaQueryRunInit(PgaQueryRun *run, const char *target, const char *sql);
 extern void PgaQueryRunExtended(PgaQueryRun *run, PgaParams *params);
 extern void PgaQueryRunSimple(PgaQueryRun *run);
+
+/*
+ * The steps of PgaQueryRunExtended, for callers that drive several runs
+ * on several connections from one event loop: start (queue and send),
+ * feed each event of the run's connection, and finish when OnEvent says
+ * the request is over (Finish returns true if it sent the request again).
+ */
+extern void PgaQueryRunStart(PgaQueryRun *run, PgaParams *params);
+extern void PgaQueryRunStartSimple(PgaQueryRun *run);
+extern bool PgaQueryRunOnEvent(PgaQueryRun *run, pgw_event *ev);
+extern bool PgaQueryRunFinish(PgaQueryRun *run, bool raise_errors);
 
 #endif							/* PGASYNC_QUERY_H */

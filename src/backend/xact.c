@@ -71,6 +71,7 @@ typedef struct PgaXactCmd
 {
 	PgaXactEntry *entry;
 	const char *sql;			/* NULL: nothing to send */
+	char		expect_status;	/* abort paths: transaction status after it */
 	uint64		request_id;
 	bool		done;			/* its ReadyForQuery came */
 	bool		failed;			/* error, lost connection or no answer */
@@ -480,10 +481,11 @@ xact_pre_commit(void)
 
 /*
  * Send cmds (set up by the caller), wait a bounded time, and close the
- * connections that did not end up where expected.  Never raises.
+ * connections that did not end up in the expected transaction status.
+ * Never raises.
  */
 static void
-abort_commands(PgaXactCmd *cmds, int n, char expect_status)
+abort_commands(PgaXactCmd *cmds, int n)
 {
 	int			i;
 
@@ -498,7 +500,7 @@ abort_commands(PgaXactCmd *cmds, int n, char expect_status)
 			continue;
 		if (cmd->failed || !cmd->done ||
 			!entry_alive(cmd->entry) ||
-			pgw_conn_tx_status(PgaConnProto(cmd->entry->session->conn)) != expect_status)
+			pgw_conn_tx_status(PgaConnProto(cmd->entry->session->conn)) != cmd->expect_status)
 			entry_close(cmd->entry);
 	}
 }
@@ -535,9 +537,12 @@ xact_abort(void)
 	{
 		cmds[i].entry = &xact_entries[i];
 		if (needs_rollback(&xact_entries[i]))
+		{
 			cmds[i].sql = "ROLLBACK";
+			cmds[i].expect_status = 'I';
+		}
 	}
-	abort_commands(cmds, n, 'I');
+	abort_commands(cmds, n);
 	pfree(cmds);
 	entries_remove_all();
 }
@@ -624,47 +629,27 @@ subxact_abort(int level)
 		{
 			e->ended = true;
 			if (needs_rollback(e))
+			{
 				cmds[i].sql = "ROLLBACK";
+				cmds[i].expect_status = 'I';
+			}
 		}
 		else if (s->xact_depth >= level)
 		{
 			s->xact_depth = level - 1;
 			e->release_level = 0;
 			if (entry_started(e) && entry_alive(e) && !PgaConnIsBusy(s->conn))
+			{
 				cmds[i].sql = psprintf("ROLLBACK TO SAVEPOINT pgasync_s%d; RELEASE SAVEPOINT pgasync_s%d",
 									   level, level);
+				cmds[i].expect_status = 'T';
+			}
 			else if (entry_started(e) && entry_alive(e))
 				entry_close(e);
 		}
 	}
 
-	/* one expected status for all: send the two kinds separately */
-	for (i = 0; i < n; i++)
-	{
-		if (cmds[i].sql != NULL && !cmds[i].entry->ended)
-			break;
-	}
-	if (i < n)
-	{
-		PgaXactCmd *savepoints = palloc0(sizeof(PgaXactCmd) * n);
-		PgaXactCmd *rollbacks = palloc0(sizeof(PgaXactCmd) * n);
-		int			nsp = 0;
-		int			nrb = 0;
-
-		for (i = 0; i < n; i++)
-		{
-			if (cmds[i].entry->ended)
-				rollbacks[nrb++] = cmds[i];
-			else
-				savepoints[nsp++] = cmds[i];
-		}
-		abort_commands(savepoints, nsp, 'T');
-		abort_commands(rollbacks, nrb, 'I');
-		pfree(savepoints);
-		pfree(rollbacks);
-	}
-	else
-		abort_commands(cmds, n, 'I');
+	abort_commands(cmds, n);
 	pfree(cmds);
 	entries_remove_ended();
 }

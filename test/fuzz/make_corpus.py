@@ -201,6 +201,14 @@ def main():
                       msg(b"v", struct.pack("!ii", 196608, 1) +
                           cstr(b"_pq_.something")) +
                       auth(0) + startup_tail() + results()),
+        "extended": (prefer, 14,
+                     auth(0) + startup_tail() +
+                     msg(b"1") +
+                     msg(b"t", struct.pack("!hi", 1, 23)) +
+                     rowdesc([b"a"]) + msg(b"2") + msg(b"n") +
+                     datarow([b"1"]) + msg(b"s") + msg(b"3") + rfq(b"T") +
+                     msg(b"V", struct.pack("!i", 2) + b"ok") + rfq(b"T") +
+                     msg(b"V", struct.pack("!i", -1)) + rfq(b"E")),
         "small_limits": (prefer | FZ_SMALL_LIMITS, 13,
                          auth(0) + startup_tail() +
                          datarow([b"x" * 5000])),
