@@ -19,6 +19,7 @@ TLS_OBJS = \
 
 BACKEND_OBJS = \
 	src/backend/pgasync.o \
+	src/backend/async.o \
 	src/backend/codec.o \
 	src/backend/connection.o \
 	src/backend/driver.o \

@@ -227,6 +227,40 @@ COMMENT ON FUNCTION @extschema@.fanout_execute(text[], text) IS
   'run a command on every target in parallel and report each outcome';
 
 -- ------------------------------------------------------------------
+-- Asynchronous queries on named connections (src/backend/async.c)
+-- ------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.send(name text, query text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgasync_send'
+LANGUAGE C;
+
+CREATE FUNCTION @extschema@.send(name text, query text, VARIADIC args "any")
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgasync_send'
+LANGUAGE C;
+
+CREATE FUNCTION @extschema@.is_busy(name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgasync_is_busy'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION @extschema@.result(name text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgasync_result'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION @extschema@.cancel(name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgasync_cancel'
+LANGUAGE C STRICT;
+
+COMMENT ON FUNCTION @extschema@.send(text, text) IS 'start a query on a named connection without waiting for it';
+COMMENT ON FUNCTION @extschema@.is_busy(text) IS 'is the query sent with pgasync.send() still running?';
+COMMENT ON FUNCTION @extschema@.result(text) IS 'wait for the query sent with pgasync.send() and return its rows';
+COMMENT ON FUNCTION @extschema@.cancel(text) IS 'cancel the query sent with pgasync.send(); the connection stays usable';
+
+-- ------------------------------------------------------------------
 -- Foreign-data wrapper pgasync_fdw (src/backend/fdw.c)
 --
 -- Its servers and user mappings name remote servers for pgasync's

@@ -76,6 +76,9 @@ close_broken_sessions(void)
 		/* connections still connecting belong to enclosing work */
 		if (s->conn != NULL && PgaConnGetPhase(s->conn) == PGA_PHASE_BROKEN)
 			PgaSessionReset(s);
+		/* an asynchronous query canceled by the abort is gone */
+		if (s->async != NULL && (s->conn == NULL || !PgaConnIsBusy(s->conn)))
+			PgaSessionForgetAsync(s);
 	}
 }
 
@@ -95,6 +98,9 @@ pga_xact_callback(XactEvent event, void *arg)
 	if (is_abort || event == XACT_EVENT_COMMIT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE)
 		PgaPoolAtXactEnd();
+	if (is_abort || event == XACT_EVENT_COMMIT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE)
+		PgaDriverEndOfXact();
 }
 
 static void
@@ -193,6 +199,7 @@ session_destroy(PgaSession *s)
 void
 PgaSessionReset(PgaSession *s)
 {
+	PgaSessionForgetAsync(s);
 	if (s->conn)
 		PgaConnClose(s->conn);
 	s->conn = NULL;
@@ -716,6 +723,25 @@ PgaSessionQueueNotification(PgaSession *s, const pgw_backend_msg *msg)
 	}
 	s->notifications = lappend(s->notifications, n);
 	MemoryContextSwitchTo(old);
+}
+
+void
+PgaSessionCheckNoAsync(PgaSession *s)
+{
+	if (s->async != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("connection %s has a query in progress", s->label),
+				 errhint("Read its result with pgasync.result() or stop it with pgasync.cancel() first.")));
+}
+
+void
+PgaSessionForgetAsync(PgaSession *s)
+{
+	if (s->async_cxt != NULL)
+		MemoryContextDelete(s->async_cxt);
+	s->async_cxt = NULL;
+	s->async = NULL;
 }
 
 void

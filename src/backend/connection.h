@@ -73,6 +73,9 @@ typedef struct PgaSession
 	/* pool membership (pool.c) */
 	struct PgaPool *pool;
 	bool		reset_pending;	/* session state to reset before reuse */
+	/* asynchronous query sent with pgasync.send() (async.c) */
+	struct PgaQueryRun *async;
+	MemoryContext async_cxt;
 	/* notifications received and not yet read (notify.c) */
 	List	   *notifications;	/* of PgaNotification */
 	TimestampTz listening_since;	/* opened_at of the connection that
@@ -126,6 +129,15 @@ extern bool PgaSessionInRemoteXact(PgaSession *s);
 
 /* Keep a NotificationResponse for pgasync.notifications(). */
 extern void PgaSessionQueueNotification(PgaSession *s, const pgw_backend_msg *msg);
+
+/*
+ * Refuse to use a session whose connection still runs a query sent with
+ * pgasync.send(): its result must be read or canceled first.
+ */
+extern void PgaSessionCheckNoAsync(PgaSession *s);
+
+/* Forget the asynchronous query of s (its connection is idle or gone). */
+extern void PgaSessionForgetAsync(PgaSession *s);
 
 /* Done with a session for this call (gives a pooled connection back). */
 extern void PgaSessionRelease(PgaSession *s);

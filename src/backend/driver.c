@@ -64,6 +64,7 @@ struct PgaConn
 	void	   *owner_data;
 	dlist_node	node;
 	int			nest_level;		/* transaction nesting level of the latest work */
+	uint64		xact_gen;		/* ... and the local transaction it belongs to */
 
 	/* socket */
 	pgsocket	sock;
@@ -102,6 +103,9 @@ static int	pga_nconns = 0;
 static WaitEventSet *pga_wes = NULL;
 static bool pga_wes_stale = true;
 static bool pga_in_cleanup = false;
+
+/* Counts local transactions, so work can be tied to the one that sent it. */
+static uint64 pga_xact_generation = 1;
 
 static void conn_start_next_attempt(PgaConn *c);
 static void conn_attempt_failed(PgaConn *c, const char *fmt,...) pg_attribute_printf(2, 3);
@@ -212,6 +216,7 @@ PgaConnOpen(PgaTarget *target, const char *label)
 	c->wes_pos = -1;
 	c->phase = PGA_PHASE_CONNECTING;
 	c->nest_level = GetCurrentTransactionNestLevel();
+	c->xact_gen = pga_xact_generation;
 	initStringInfo(&c->attempt_errors);
 	conn_build_startup_params(c);
 	MemoryContextSwitchTo(oldcxt);
@@ -1223,6 +1228,13 @@ PgaConnPollEvent(PgaConn *c, pgw_event *ev)
 	/* events already read first: no system call while there are any */
 	if (conn_poll_event(c, ev) != PGW_EV_NONE)
 		return true;
+	PgaConnReceive(c);
+	return conn_poll_event(c, ev) != PGW_EV_NONE;
+}
+
+void
+PgaConnReceive(PgaConn *c)
+{
 	if (c->phase == PGA_PHASE_READY && c->sock != PGINVALID_SOCKET)
 	{
 		struct pollfd pfd;
@@ -1233,13 +1245,13 @@ PgaConnPollEvent(PgaConn *c, pgw_event *ev)
 		if (poll(&pfd, 1, 0) > 0)
 			conn_service(c, true, false);
 	}
-	return conn_poll_event(c, ev) != PGW_EV_NONE;
 }
 
 bool
 PgaConnFlush(PgaConn *c, TimestampTz deadline)
 {
 	c->nest_level = GetCurrentTransactionNestLevel();
+	c->xact_gen = pga_xact_generation;
 	for (;;)
 	{
 		if (c->phase == PGA_PHASE_BROKEN)
@@ -1430,8 +1442,9 @@ PgaDriverAbortAll(int timeout_ms, int nest_level)
 	{
 		PgaConn    *c = dlist_container(PgaConn, node, iter.cur);
 
-		if (c->nest_level < nest_level)
-			continue;			/* work of an enclosing (sub)transaction */
+		if (c->xact_gen != pga_xact_generation || c->nest_level < nest_level)
+			continue;			/* work of an enclosing (sub)transaction, or of an
+								 * earlier transaction (pgasync.send) */
 		if (c->phase == PGA_PHASE_CONNECTING ||
 			(c->phase == PGA_PHASE_READY && PgaConnIsBusy(c)))
 			conns[n++] = c;
@@ -1450,6 +1463,12 @@ void
 PgaConnSetNestLevel(PgaConn *c, int nest_level)
 {
 	c->nest_level = nest_level;
+}
+
+void
+PgaDriverEndOfXact(void)
+{
+	pga_xact_generation++;
 }
 
 PgaConnPhase

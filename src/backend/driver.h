@@ -112,6 +112,12 @@ extern PgaConn *PgaDriverNextEvent(PgaConn **conns, int nconns,
  */
 extern bool PgaConnPollEvent(PgaConn *conn, pgw_event *ev);
 
+/*
+ * Without waiting: read what the socket has into the connection's input,
+ * without taking events out (see pgw_conn_buffered_ready()).
+ */
+extern void PgaConnReceive(PgaConn *conn);
+
 /* Send queued output of conn, waiting while the socket is full. */
 extern bool PgaConnFlush(PgaConn *conn, TimestampTz deadline);
 
@@ -130,10 +136,15 @@ extern void PgaDriverCancelAndDrain(PgaConn **conns, int nconns,
 
 /*
  * Abort handling: cancel and drain every busy (or connecting) connection
- * whose work started at transaction nesting level nest_level or deeper
- * (1: all).  Called from the (sub)transaction abort callbacks.
+ * whose work was sent by the current local transaction at nesting level
+ * nest_level or deeper (1: the whole transaction).  Work of earlier
+ * transactions (queries sent with pgasync.send()) is left alone.  Called
+ * from the (sub)transaction abort callbacks.
  */
 extern void PgaDriverAbortAll(int timeout_ms, int nest_level);
+
+/* The local transaction ended: later work belongs to the next one. */
+extern void PgaDriverEndOfXact(void);
 
 /* Number of live connections of this backend. */
 extern int	PgaDriverConnectionCount(void);

@@ -504,6 +504,7 @@ executemany_run(const char *target, const char *sql, ManySource *src)
 
 	r = palloc0(sizeof(ManyRun));
 	r->session = s = PgaSessionGet(target);
+	PgaSessionCheckNoAsync(s);
 	r->sql = sql;
 	r->nparams = src->nparams;
 	if (s->opts.command_timeout_ms > 0)

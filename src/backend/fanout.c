@@ -200,6 +200,7 @@ fanout_open(Fanout *f)
 		}
 		else
 			t->session = PgaSessionGetNoWait(t->name);
+		PgaSessionCheckNoAsync(t->session);
 		f->conns[f->nconns++] = t->session->conn;
 		/* a connection already up gets its query at once */
 		if (PgaConnGetPhase(t->session->conn) == PGA_PHASE_READY)

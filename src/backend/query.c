@@ -234,6 +234,7 @@ PgaQueryRunInit(PgaQueryRun *run, const char *target, const char *sql)
 {
 	memset(run, 0, sizeof(*run));
 	run->session = PgaSessionGet(target);
+	PgaSessionCheckNoAsync(run->session);
 	run->sql = sql;
 	run->deadline = command_deadline(run->session);
 	run->max_rows = 0;
@@ -549,19 +550,42 @@ wait_event(PgaQueryRun *run, pgw_event *ev)
 	}
 }
 
-/* Run sql with params through the extended protocol, to the end. */
+/* Read the events of a started run to its end, raising its errors. */
 void
-PgaQueryRunExtended(PgaQueryRun *run, PgaParams *params)
+PgaQueryRunComplete(PgaQueryRun *run)
 {
 	pgw_event	ev;
 
-	PgaQueryRunStart(run, params);
 	for (;;)
 	{
 		wait_event(run, &ev);
 		if (PgaQueryRunOnEvent(run, &ev) && !PgaQueryRunFinish(run, true))
 			break;
 	}
+}
+
+/* Run sql with params through the extended protocol, to the end. */
+void
+PgaQueryRunExtended(PgaQueryRun *run, PgaParams *params)
+{
+	PgaQueryRunStart(run, params);
+	PgaQueryRunComplete(run);
+}
+
+/*
+ * Give a run started without a row type (pgasync.send) the row type its
+ * rows are to be decoded into.  The request asked for text results, so
+ * the decoding plan is a text one.
+ */
+void
+PgaQueryRunSetRowType(PgaQueryRun *run, TupleDesc tupdesc)
+{
+	run->tupdesc = tupdesc;
+	if (run->simple || run->miss)
+		return;					/* the row description is still to come */
+	if (!result_fits(run, run->statement, tupdesc))
+		return;					/* reported when the request is over */
+	run->codec = statement_codec(run, run->statement, tupdesc, true);
 }
 
 /* Start a simple-protocol run: queue the preamble and the Query, send. */

@@ -73,5 +73,7 @@ extern void PgaQueryRunStart(PgaQueryRun *run, PgaParams *params);
 extern void PgaQueryRunStartSimple(PgaQueryRun *run);
 extern bool PgaQueryRunOnEvent(PgaQueryRun *run, pgw_event *ev);
 extern bool PgaQueryRunFinish(PgaQueryRun *run, bool raise_errors);
+extern void PgaQueryRunComplete(PgaQueryRun *run);
+extern void PgaQueryRunSetRowType(PgaQueryRun *run, TupleDesc tupdesc);
 
 #endif							/* PGASYNC_QUERY_H */

@@ -1422,6 +1422,26 @@ pgw_conn_inflight(const pgw_conn *c)
 	return c->fifo_count;
 }
 
+uint32_t
+pgw_conn_buffered_ready(const pgw_conn *c)
+{
+	size_t		pos = c->in_start;
+	uint32_t	n = 0;
+
+	/* walk the headers of complete messages; nothing is decoded */
+	while (c->in_end - pos >= 5)
+	{
+		uint32_t	len = pgw_get_u32(c->in + pos + 1);
+
+		if (len < 4 || c->in_end - pos - 1 < len)
+			break;
+		if (c->in[pos] == PGW_BE_READY_FOR_QUERY)
+			n++;
+		pos += 1 + (size_t) len;
+	}
+	return n;
+}
+
 bool
 pgw_conn_password_used(const pgw_conn *c)
 {

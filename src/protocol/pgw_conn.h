@@ -163,6 +163,12 @@ extern pgw_conn_state pgw_conn_get_state(const pgw_conn *c);
 extern const char *pgw_conn_errmsg(const pgw_conn *c);
 extern uint8_t pgw_conn_tx_status(const pgw_conn *c);	/* 'I','T','E' */
 extern uint32_t pgw_conn_inflight(const pgw_conn *c);
+/*
+ * ReadyForQuery messages received but not yet taken out as events (only
+ * message headers are looked at): when it reaches pgw_conn_inflight(),
+ * every request in flight has been answered in full.
+ */
+extern uint32_t pgw_conn_buffered_ready(const pgw_conn *c);
 extern bool pgw_conn_password_used(const pgw_conn *c);
 extern bool pgw_conn_channel_bound(const pgw_conn *c);
 /* The last value the server reported for a parameter, or NULL. */
