@@ -492,6 +492,63 @@ PgaSessionsToOpen(char **targets, int n)
 	return needed;
 }
 
+/*
+ * Resolve a target into a connection target and a label for messages,
+ * without opening or caching anything: for work that needs connections of
+ * its own (COPY streams), opened with PgaConnOpen() and closed when the
+ * work ends.  The same rules apply as for PgaSessionGet() (named
+ * connections of other roles, USAGE on servers, passwords).
+ */
+void
+PgaResolveTarget(const char *target, PgaTarget *out, char **label)
+{
+	char		key[256];
+	PgaSession *s = NULL;
+	ForeignServer *server;
+
+	if (target == NULL || target[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pgasync target must not be empty")));
+	memset(out, 0, sizeof(*out));
+	if (strlen(target) < NAMEDATALEN)
+	{
+		snprintf(key, sizeof(key), "n:%s", target);
+		s = hash_search(pga_sessions, key, HASH_FIND, NULL);
+	}
+	if (s != NULL)
+	{
+		if (s->userid != GetUserId() && !superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for pgasync connection \"%s\"", target),
+					 errdetail("The connection was opened by another role.")));
+		if (OidIsValid(s->serverid))
+			PgaTargetFromServer(GetForeignServer(s->serverid), out);
+		else
+			PgaTargetFromDsn(s->conninfo, out);
+		out->opts = s->opts;
+		*label = pstrdup(s->label);
+		return;
+	}
+	if (!looks_like_dsn(target) && (server = find_pgasync_server(target)) != NULL)
+	{
+		PgaTargetFromServer(server, out);
+		*label = psprintf("\"%s\"", server->servername);
+		return;
+	}
+	if (looks_like_dsn(target))
+	{
+		PgaTargetFromDsn(target, out);
+		*label = psprintf("\"%s\"", out->display_name);
+		return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("pgasync target \"%s\" does not exist", target),
+			 errdetail("A target is a connection opened with pgasync.connect(), a pgasync_fdw foreign server, or a connection string.")));
+}
+
 PgaSession *
 PgaSessionGet(const char *target)
 {

@@ -107,6 +107,12 @@ extern PgaSession *PgaSessionGet(const char *target);
 /* Same, but do not wait for the connection to finish connecting. */
 extern PgaSession *PgaSessionGetNoWait(const char *target);
 
+/*
+ * Resolve a target without opening anything, for private connections
+ * (PgaConnOpen); *label names it in messages.
+ */
+extern void PgaResolveTarget(const char *target, PgaTarget *out, char **label);
+
 /* How many new connections serving these targets would open. */
 extern int	PgaSessionsToOpen(char **targets, int n);
 

@@ -65,6 +65,7 @@ struct PgaConn
 	dlist_node	node;
 	int			nest_level;		/* transaction nesting level of the latest work */
 	uint64		xact_gen;		/* ... and the local transaction it belongs to */
+	bool		read_paused;	/* backpressure: do not read the socket */
 
 	/* socket */
 	pgsocket	sock;
@@ -865,7 +866,8 @@ conn_service(PgaConn *c, bool readable, bool writable)
 	}
 	if (writable)
 		(void) conn_send_pending(c);
-	if (readable && c->sock != PGINVALID_SOCKET && c->phase != PGA_PHASE_BROKEN)
+	if (readable && !c->read_paused && c->sock != PGINVALID_SOCKET &&
+		c->phase != PGA_PHASE_BROKEN)
 		conn_read(c);
 }
 
@@ -1059,6 +1061,21 @@ conn_poll_event(PgaConn *c, pgw_event *ev)
 	}
 }
 
+/*
+ * The socket events to wait for: readability always (so input of idle
+ * connections is taken in and never makes the wait spin), except while
+ * reading is paused for backpressure; writability while there is output.
+ */
+static uint32
+conn_wanted_events(PgaConn *c)
+{
+	uint32		want = c->read_paused ? 0 : WL_SOCKET_READABLE;
+
+	if (c->socket_connecting || conn_pending_bytes(c) > 0)
+		want |= WL_SOCKET_WRITEABLE;
+	return want;
+}
+
 /* Make sure the WaitEventSet matches the live sockets. */
 static void
 driver_rebuild_wes(void)
@@ -1082,9 +1099,7 @@ driver_rebuild_wes(void)
 		c->wes_pos = -1;
 		if (c->sock == PGINVALID_SOCKET)
 			continue;
-		c->wes_events = WL_SOCKET_READABLE;
-		if (c->socket_connecting || conn_pending_bytes(c) > 0)
-			c->wes_events |= WL_SOCKET_WRITEABLE;
+		c->wes_events = conn_wanted_events(c);
 		c->wes_pos = AddWaitEventToSet(pga_wes, c->wes_events, c->sock, NULL, c);
 	}
 	pga_wes_stale = false;
@@ -1098,9 +1113,7 @@ conn_update_wes(PgaConn *c)
 
 	if (pga_wes_stale || c->wes_pos < 0 || c->sock == PGINVALID_SOCKET)
 		return;
-	want = WL_SOCKET_READABLE;
-	if (c->socket_connecting || conn_pending_bytes(c) > 0)
-		want |= WL_SOCKET_WRITEABLE;
+	want = conn_wanted_events(c);
 	if (want != c->wes_events)
 	{
 		ModifyWaitEvent(pga_wes, c->wes_pos, want, NULL);
@@ -1463,6 +1476,12 @@ void
 PgaConnSetNestLevel(PgaConn *c, int nest_level)
 {
 	c->nest_level = nest_level;
+}
+
+void
+PgaConnPauseReading(PgaConn *c, bool paused)
+{
+	c->read_paused = paused;
 }
 
 void

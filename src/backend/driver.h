@@ -143,6 +143,14 @@ extern void PgaDriverCancelAndDrain(PgaConn **conns, int nconns,
  */
 extern void PgaDriverAbortAll(int timeout_ms, int nest_level);
 
+/*
+ * Backpressure: while paused, the driver does not read conn's socket (the
+ * server then waits once the socket buffers fill), and events already read
+ * are still returned.  For relaying one connection's output into another
+ * that cannot take it as fast.
+ */
+extern void PgaConnPauseReading(PgaConn *conn, bool paused);
+
 /* The local transaction ended: later work belongs to the next one. */
 extern void PgaDriverEndOfXact(void);
 
