@@ -22,6 +22,8 @@ BACKEND_OBJS = \
 	src/backend/async.o \
 	src/backend/codec.o \
 	src/backend/connection.o \
+	src/backend/copy.o \
+	src/backend/copy_local.o \
 	src/backend/driver.o \
 	src/backend/fanout.o \
 	src/backend/executemany.o \
@@ -35,7 +37,7 @@ BACKEND_OBJS = \
 
 OBJS = $(PROTOCOL_OBJS) $(TLS_OBJS) $(BACKEND_OBJS)
 
-REGRESS = pgasync_basic pgasync_options pgasync_query pgasync_types pgasync_errors pgasync_cache pgasync_executemany pgasync_notify pgasync_pool pgasync_xact
+REGRESS = pgasync_basic pgasync_options pgasync_query pgasync_types pgasync_errors pgasync_cache pgasync_executemany pgasync_copy_local pgasync_notify pgasync_pool pgasync_xact
 REGRESS_OPTS = --inputdir=. --outputdir=$(CURDIR)/results_regress
 
 PG_CPPFLAGS = -I$(srcdir)/src

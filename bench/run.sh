@@ -7,8 +7,8 @@
 #
 # Usage (as root on Debian 12):
 #	bash bench/run.sh				every default group (fetch, tiny,
-#									prepared, executemany; stream on
-#									request)
+#									prepared, executemany, copy_local;
+#									stream on request)
 #	bash bench/run.sh fetch tiny	only those groups
 #	bash bench/run.sh fetch_pgasync tiny_dblink
 #									single cases (names: bench/run.sh list)
@@ -25,7 +25,9 @@
 # identical settings.  The remote gets table t (anchors.md's table, 1M
 # rows) and an empty t2 like it; the local gets the three extensions, a
 # postgres_fdw server, user mapping and three foreign tables (ft: default
-# fetch_size, ft_fs10k: fetch_size 10000, ft2: t2 with batch_size 1000).  Then every selected case is timed; the report goes
+# fetch_size, ft_fs10k: fetch_size 10000, ft2: t2 with batch_size 1000),
+# and, for the copy_local group, a local copy lt of t and an empty lt2.
+# Then every selected case is timed; the report goes
 # to stdout and to bench/results/latest.txt (and a dated copy beside it).
 # See bench/README.md.
 #
@@ -157,8 +159,14 @@ CASES=(
 	"executemany executemany_pgasync"
 	"executemany executemany_fdw"
 	"executemany executemany_asyncpg"
+	"copy_local copy_local_to_pgasync"
+	"copy_local copy_local_to_fdw"
+	"copy_local copy_local_from_pgasync"
+	"copy_local copy_local_from_dblink"
+	"copy_local copy_local_from_fdw"
+	"copy_local copy_local_from_fdw_10000"
 )
-DEFAULT_GROUPS="fetch tiny prepared executemany"
+DEFAULT_GROUPS="fetch tiny prepared executemany copy_local"
 
 # numerator denominator limit description -- ratios of medians; limit "-"
 # means informational
@@ -182,6 +190,10 @@ TARGETS=(
 	"stream_pgasync stream_dblink - ${STREAM_LABEL}-row stream into count(*): pgasync vs dblink"
 	"executemany_pgasync executemany_fdw 0.2 ${MANY_LABEL}-row insert: executemany vs postgres_fdw (batch_size 1000)"
 	"executemany_pgasync executemany_asyncpg - ${MANY_LABEL}-row insert: executemany vs asyncpg executemany"
+	"copy_local_to_pgasync copy_local_to_fdw 0.2 ${ROWS_LABEL} rows local->remote: copy_to_remote vs postgres_fdw (batch_size 1000)"
+	"copy_local_from_pgasync copy_local_from_dblink - ${ROWS_LABEL} rows remote->local: copy_from_remote vs INSERT ... dblink()"
+	"copy_local_from_pgasync copy_local_from_fdw - ${ROWS_LABEL} rows remote->local: copy_from_remote vs INSERT ... postgres_fdw (100)"
+	"copy_local_from_pgasync copy_local_from_fdw_10000 - ${ROWS_LABEL} rows remote->local: copy_from_remote vs INSERT ... postgres_fdw (10000)"
 )
 
 FETCH_COLS="id bigint, val text, amount numeric, ts timestamptz"
@@ -509,6 +521,82 @@ case_executemany_asyncpg()
 	CASE_REMOTE_CPU=no	# its connection does not exist yet
 }
 
+# Group "copy_local": $ROWS rows between a local table and a remote one.
+# Local to remote: the local table lt (t's rows) into the remote's t2,
+# which is truncated (untimed) before each measurement and after its
+# warm-up; pgasync.copy_to_remote sends one binary COPY, postgres_fdw
+# INSERTs 1000 rows per statement (ft2 has batch_size 1000).  Remote to
+# local: the remote's t into the local table lt2 (truncated likewise);
+# pgasync.copy_from_remote feeds a remote binary COPY into the local COPY
+# machinery, the others INSERT ... SELECT from dblink() or a foreign table.
+COPY_LOCAL_CHECK_REMOTE="SELECT n AS bench_n, s AS bench_s FROM dblink(:'dsn', 'SELECT count(*), sum(amount) FROM t2') AS r(n bigint, s numeric) \\gset
+\\echo :bench_n :bench_s"
+COPY_LOCAL_CHECK_LOCAL="SELECT count(*) AS bench_n, sum(amount) AS bench_s FROM lt2 \\gset
+\\echo :bench_n :bench_s"
+COPY_LOCAL_COLS="id bigint, val text, amount numeric(12,2), ts timestamptz"
+
+case_copy_local_to_pgasync()
+{
+	CASE_LABEL="pgasync.copy_to_remote(conn), $ROWS_LABEL rows"
+	CASE_SETUP="SELECT pgasync.connect('b', :'dsn'); $MANY_TRUNCATE"
+	CASE_WARM="SELECT pgasync.copy_to_remote('b', 't2', 'SELECT * FROM lt LIMIT 1000'); $MANY_TRUNCATE"
+	CASE_BODY="SELECT pgasync.copy_to_remote('b', 't2', 'SELECT * FROM lt');"
+	CASE_CHECK=$COPY_LOCAL_CHECK_REMOTE
+	CASE_EXPECT="$ROWS $SUM"
+}
+
+case_copy_local_to_fdw()
+{
+	CASE_LABEL="postgres_fdw INSERT SELECT, batch_size 1000"
+	CASE_SETUP=$MANY_TRUNCATE
+	CASE_WARM="INSERT INTO ft2 SELECT * FROM lt LIMIT 1000; $MANY_TRUNCATE"
+	CASE_BODY="INSERT INTO ft2 SELECT * FROM lt;"
+	CASE_CHECK=$COPY_LOCAL_CHECK_REMOTE
+	CASE_EXPECT="$ROWS $SUM"
+	CASE_ANCHOR="5.7-7.3 s (server to server)"
+}
+
+# copy_local_from_case STATEMENT: STATEMENT (an INSERT ... SELECT into lt2)
+# measured; its warm-up is the same with LIMIT 1000
+copy_local_from_case()
+{
+	CASE_SETUP="TRUNCATE lt2;"
+	CASE_WARM="$1 LIMIT 1000; TRUNCATE lt2;"
+	CASE_BODY="$1;"
+	CASE_CHECK=$COPY_LOCAL_CHECK_LOCAL
+	CASE_EXPECT="$ROWS $SUM"
+}
+
+case_copy_local_from_pgasync()
+{
+	CASE_LABEL="pgasync.copy_from_remote(conn), $ROWS_LABEL rows"
+	CASE_SETUP="SELECT pgasync.connect('b', :'dsn'); TRUNCATE lt2;"
+	CASE_WARM="SELECT pgasync.copy_from_remote('b', 'SELECT * FROM t LIMIT 1000', 'lt2'); TRUNCATE lt2;"
+	CASE_BODY="SELECT pgasync.copy_from_remote('b', 't', 'lt2');"
+	CASE_CHECK=$COPY_LOCAL_CHECK_LOCAL
+	CASE_EXPECT="$ROWS $SUM"
+}
+
+case_copy_local_from_dblink()
+{
+	copy_local_from_case "INSERT INTO lt2 SELECT * FROM dblink(:'dsn', 'SELECT * FROM t') AS r($COPY_LOCAL_COLS)"
+	CASE_WARM="INSERT INTO lt2 SELECT * FROM dblink(:'dsn', 'SELECT * FROM t LIMIT 1000') AS r($COPY_LOCAL_COLS); TRUNCATE lt2;"
+	CASE_LABEL="INSERT INTO local SELECT * FROM dblink()"
+	CASE_REMOTE_CPU=no	# a new connection per call: nothing to watch
+}
+
+case_copy_local_from_fdw()
+{
+	copy_local_from_case "INSERT INTO lt2 SELECT * FROM ft"
+	CASE_LABEL="INSERT INTO local SELECT * FROM ft (fetch 100)"
+}
+
+case_copy_local_from_fdw_10000()
+{
+	copy_local_from_case "INSERT INTO lt2 SELECT * FROM ft_fs10k"
+	CASE_LABEL="INSERT INTO local SELECT * FROM ft (fetch 10000)"
+}
+
 # load_case CASE: clear the CASE_* variables, then set them from case_CASE
 load_case()
 {
@@ -799,6 +887,22 @@ CREATE FOREIGN TABLE ft2 (id bigint, val text, amount numeric(12,2), ts timestam
 	SERVER remote OPTIONS (table_name 't2', batch_size '1000');
 EOF
 	echo "local: pgasync $(bench_psql local -At -c 'SELECT pgasync.version()'), dblink, postgres_fdw (ft, ft_fs10k)"
+
+	# group copy_local: t's rows in a local table, and an empty one
+	case " ${SELECTED[*]} " in
+		*" copy_local_"*)
+			bench_psql local <<EOF || return 1
+CREATE TABLE lt (id bigint, val text, amount numeric(12,2), ts timestamptz);
+INSERT INTO lt
+SELECT g, md5(g::text), ((g::bigint * 7919) % 10000000) / 100.0,
+       timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second'
+FROM generate_series(1, $ROWS) g;
+VACUUM ANALYZE lt;
+CREATE TABLE lt2 (LIKE lt);
+EOF
+			echo "local: lt has $ROWS rows, lt2 is empty"
+			;;
+	esac
 }
 
 #-------------------------------------------------------------------------

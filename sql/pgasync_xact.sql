@@ -339,6 +339,22 @@ SELECT pg_sleep(1);
 SELECT pgasync.fetchval('loop', 'SELECT statement_timestamp() - now() < interval ''0.5 s''');
 SELECT pgasync.execute('loop', 'ROLLBACK');
 
+--
+-- Queries sent with pgasync.send() run in the remote transaction; it cannot
+-- commit while one is still running.
+--
+BEGIN;
+SELECT pgasync.begin('loop');
+SELECT pgasync.send('loop', 'INSERT INTO xact_t VALUES (100) RETURNING id');
+SELECT * FROM pgasync.result('loop') AS r(id int);
+COMMIT;
+BEGIN;
+SELECT pgasync.begin('loop');
+SELECT pgasync.send('loop', 'INSERT INTO xact_t VALUES (101) RETURNING id');
+COMMIT;
+SELECT pgasync.is_busy('loop');
+SELECT remote_ids();
+
 -- clean up
 SELECT pgasync.disconnect_all() > 0 AS closed;
 DROP FUNCTION remote_ids();

@@ -261,6 +261,40 @@ COMMENT ON FUNCTION @extschema@.result(text) IS 'wait for the query sent with pg
 COMMENT ON FUNCTION @extschema@.cancel(text) IS 'cancel the query sent with pgasync.send(); the connection stays usable';
 
 -- ------------------------------------------------------------------
+-- COPY between two remote servers (src/backend/copy.c)
+-- ------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.copy(source text, source_query text, dest text,
+                                 dest_table text, options jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgasync_copy'
+LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.copy(text, text, text, text, jsonb) IS
+  'copy a table or query result from one remote server into a table on another, streaming COPY data; returns the rows copied';
+
+-- ------------------------------------------------------------------
+-- COPY between local tables and remote servers (src/backend/copy_local.c)
+-- ------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.copy_to_remote(dest text, dest_table text, local_query text,
+                                           options jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgasync_copy_to_remote'
+LANGUAGE C;
+
+CREATE FUNCTION @extschema@.copy_from_remote(source text, source_query text, local_table regclass,
+                                             options jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgasync_copy_from_remote'
+LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.copy_to_remote(text, text, text, jsonb) IS
+  'copy the rows of a local query into a remote table with one COPY; returns the rows copied';
+COMMENT ON FUNCTION @extschema@.copy_from_remote(text, text, regclass, jsonb) IS
+  'load the rows of a remote query or table into a local table through the local COPY machinery; returns the rows loaded';
+
+-- ------------------------------------------------------------------
 -- Foreign-data wrapper pgasync_fdw (src/backend/fdw.c)
 --
 -- Its servers and user mappings name remote servers for pgasync's

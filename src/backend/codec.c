@@ -38,6 +38,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "libpq/pqformat.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
@@ -685,8 +686,13 @@ encode_param(PgaParams *params, int n, Datum value, bool isnull, Oid typid,
 	params->values[n] = unconstify(char *, data);
 }
 
-PgaParamPlan *
-PgaParamPlanCreate(int nparams, const Oid *types, MemoryContext mcxt)
+/*
+ * Make a parameter plan; with all_text, every column goes as text (with
+ * the output function), whatever its type.
+ */
+static PgaParamPlan *
+param_plan_create(int nparams, const Oid *types, bool all_text,
+				  MemoryContext mcxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(mcxt);
 	PgaParamPlan *plan = palloc0(sizeof(PgaParamPlan));
@@ -699,14 +705,31 @@ PgaParamPlanCreate(int nparams, const Oid *types, MemoryContext mcxt)
 	plan->cols = palloc0(sizeof(PgaParamColumn) * Max(nparams, 1));
 	for (i = 0; i < nparams; i++)
 	{
-		plan->types[i] = param_column_init(&plan->cols[i], types[i],
-										   strings_ok, mcxt);
-		plan->formats[i] = plan->cols[i].format;
+		PgaParamColumn *col = &plan->cols[i];
+
+		plan->types[i] = param_column_init(col, types[i], strings_ok, mcxt);
+		if (all_text && col->format == 1)
+		{
+			Oid			outfunc;
+			bool		isvarlena;
+
+			getTypeOutputInfo(types[i], &outfunc, &isvarlena);
+			fmgr_info_cxt(outfunc, &col->func, mcxt);
+			col->format = 0;
+			col->fast = PGA_FAST_NONE;
+		}
+		plan->formats[i] = col->format;
 		if (plan->formats[i] == 0)
 			plan->any_text = true;
 	}
 	MemoryContextSwitchTo(old);
 	return plan;
+}
+
+PgaParamPlan *
+PgaParamPlanCreate(int nparams, const Oid *types, MemoryContext mcxt)
+{
+	return param_plan_create(nparams, types, false, mcxt);
 }
 
 int
@@ -951,4 +974,147 @@ PgaValueToCString(const pgw_value *value)
 	if (value->len < 0)
 		return NULL;
 	return pnstrdup((const char *) value->data, value->len);
+}
+
+/* ----------------------------------------------------------------
+ * COPY data
+ *
+ * Rows of local values written as the data of COPY ... FROM STDIN, in
+ * binary (the send functions, as binary parameters) or in text (the output
+ * functions under the pinned settings, with COPY's escapes), with the same
+ * per-column choices as a PgaParamPlan.  The caller takes the encoded
+ * bytes out of buf whenever it likes: COPY data may be cut anywhere.
+ * ----------------------------------------------------------------
+ */
+
+/* Signature of the binary COPY format: "PGCOPY\n\377\r\n\0" */
+static const char copy_binary_signature[11] = "PGCOPY\n\377\r\n";
+
+bool
+PgaBinaryStringsOk(void)
+{
+	return binary_strings_ok();
+}
+
+PgaCopyWriter *
+PgaCopyWriterCreate(int ncols, const Oid *types, bool binary,
+					MemoryContext mcxt)
+{
+	MemoryContext old;
+	PgaCopyWriter *w;
+	int			i;
+
+	w = MemoryContextAllocZero(mcxt, sizeof(PgaCopyWriter));
+	w->plan = param_plan_create(ncols, types, !binary, mcxt);
+	w->binary = binary;
+	for (i = 0; binary && i < ncols; i++)
+	{
+		if (w->plan->formats[i] != 1)
+			elog(ERROR, "type %s cannot be written in binary COPY format",
+				 format_type_be(types[i]));
+	}
+	old = MemoryContextSwitchTo(mcxt);
+	initStringInfo(&w->buf);
+	MemoryContextSwitchTo(old);
+	if (binary)
+	{
+		/* signature, flags (no OIDs), header extension length */
+		appendBinaryStringInfo(&w->buf, copy_binary_signature,
+							   sizeof(copy_binary_signature));
+		pq_sendint32(&w->buf, 0);
+		pq_sendint32(&w->buf, 0);
+	}
+	return w;
+}
+
+int
+PgaCopyWriterBeginText(const PgaCopyWriter *w)
+{
+	return PgaParamPlanBeginText(w->plan);
+}
+
+/*
+ * Append s[0..len) escaped for COPY's text format: backslash, tab, newline
+ * and carriage return get a backslash escape; everything else is copied.
+ * The database encoding is server-safe: no byte of a multibyte character
+ * is mistaken for one of these.
+ */
+static void
+copy_text_escape(StringInfo buf, const char *s, int len)
+{
+	const char *end = s + len;
+	const char *start = s;
+
+	enlargeStringInfo(buf, len);
+	for (; s < end; s++)
+	{
+		char		c = *s;
+		char		esc;
+
+		switch (c)
+		{
+			case '\\':
+				esc = '\\';
+				break;
+			case '\t':
+				esc = 't';
+				break;
+			case '\n':
+				esc = 'n';
+				break;
+			case '\r':
+				esc = 'r';
+				break;
+			default:
+				continue;
+		}
+		if (s > start)
+			appendBinaryStringInfoNT(buf, start, s - start);
+		appendStringInfoCharMacro(buf, '\\');
+		appendStringInfoCharMacro(buf, esc);
+		start = s + 1;
+	}
+	if (s > start)
+		appendBinaryStringInfoNT(buf, start, s - start);
+}
+
+void
+PgaCopyWriterRow(PgaCopyWriter *w, const Datum *values, const bool *nulls)
+{
+	PgaParamPlan *plan = w->plan;
+	StringInfo	buf = &w->buf;
+	int			i;
+
+	if (w->binary)
+		pq_sendint16(buf, (uint16) plan->nparams);
+	for (i = 0; i < plan->nparams; i++)
+	{
+		const char *data;
+		int32		len;
+
+		param_column_encode(&plan->cols[i], values[i], nulls[i], &data, &len);
+		if (w->binary)
+		{
+			pq_sendint32(buf, (uint32) len);
+			if (len > 0)
+				appendBinaryStringInfoNT(buf, data, len);
+			continue;
+		}
+		if (i > 0)
+			appendStringInfoCharMacro(buf, '\t');
+		if (len < 0)
+			appendBinaryStringInfoNT(buf, "\\N", 2);
+		else
+			copy_text_escape(buf, data, len);
+	}
+	if (!w->binary)
+		appendStringInfoCharMacro(buf, '\n');
+	w->rows++;
+}
+
+void
+PgaCopyWriterFinish(PgaCopyWriter *w)
+{
+	if (w->binary)
+		pq_sendint16(&w->buf, (uint16) -1);
 }

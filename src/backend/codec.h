@@ -169,6 +169,54 @@ extern void PgaParamEncode(PgaParamPlan *plan, int i, Datum value,
 						   bool isnull, const char **data, int32 *len);
 
 /*
+ * Can string types travel in binary?  Their send and receive functions
+ * convert between the local client_encoding and the database encoding,
+ * while remote connections exchange text in the database encoding: only
+ * when the two agree (or client_encoding is SQL_ASCII).
+ */
+extern bool PgaBinaryStringsOk(void);
+
+/*
+ * Rows of local values encoded as the data of COPY ... FROM STDIN
+ * (pgasync.copy_to_remote, the COPY path of pgasync.executemany).  Each
+ * column is encoded as a parameter of its type would be (PgaParamPlan):
+ * in binary COPY with the send function (every column must then be one
+ * that a PgaParamPlan sends in binary: a built-in type, see
+ * PgaParamPlanCreate), in text COPY with the output function, under the
+ * settings PgaCopyWriterBeginText pins, and with COPY's text escapes.
+ * The binary header is written when the writer is made.  Encoded bytes
+ * pile up in buf; the caller sends them (as CopyData, cut anywhere) and
+ * resets buf whenever it likes.
+ */
+typedef struct PgaCopyWriter
+{
+	PgaParamPlan *plan;			/* plan->types: the OIDs a binary COPY needs */
+	bool		binary;
+	StringInfoData buf;			/* encoded data not yet taken */
+	uint64		rows;			/* rows written */
+} PgaCopyWriter;
+
+/* Allocated in mcxt; buf grows there. */
+extern PgaCopyWriter *PgaCopyWriterCreate(int ncols, const Oid *types,
+										  bool binary, MemoryContext mcxt);
+
+/*
+ * Around writing rows in text format, as PgaParamPlanBeginText/EndText
+ * (end with PgaParamPlanEndText).
+ */
+extern int	PgaCopyWriterBeginText(const PgaCopyWriter *w);
+
+/*
+ * Append one row (ncols values).  What the output and send functions
+ * allocate goes to the current memory context.
+ */
+extern void PgaCopyWriterRow(PgaCopyWriter *w, const Datum *values,
+							 const bool *nulls);
+
+/* Append the end of the data (the binary trailer; nothing in text). */
+extern void PgaCopyWriterFinish(PgaCopyWriter *w);
+
+/*
  * One remote row as a jsonb object keyed by column name; values decoded
  * from text format: numbers (but NaN/Infinity), booleans, json and jsonb
  * as themselves, NULL as null, everything else as a string.

@@ -181,14 +181,21 @@ session_create(const char *key, PgaTargetKind kind)
 	return s;
 }
 
+/* The function that holds s for a batch or a COPY (batch_open) */
+static const char *
+batch_func_name(const PgaSession *s)
+{
+	return s->batch_func ? s->batch_func : "pgasync.executemany";
+}
+
 static void
 session_destroy(PgaSession *s)
 {
 	if (s->batch_open)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("cannot close remote connection %s while pgasync.executemany is using it",
-						s->label)));
+				 errmsg("cannot close remote connection %s while %s is using it",
+						s->label, batch_func_name(s))));
 	if (s->conn)
 		PgaConnClose(s->conn);
 	s->conn = NULL;
@@ -249,9 +256,12 @@ session_open(PgaSession *s)
 	if (s->batch_open)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("remote connection %s is in use by pgasync.executemany",
-						s->label),
-				 errdetail("The rows of pgasync.executemany cannot come from a query that uses the connection they go to.")));
+				 errmsg("remote connection %s is in use by %s",
+						s->label, batch_func_name(s)),
+				 s->batch_func == NULL ?
+				 errdetail("The rows of pgasync.executemany cannot come from a query that uses the connection they go to.") :
+				 errdetail("The connection is busy until %s returns.",
+						   s->batch_func)));
 	if (s->conn != NULL && PgaConnGetPhase(s->conn) == PGA_PHASE_READY &&
 		!PgaConnIsBusy(s->conn))
 		session_take_idle_input(s);

@@ -64,7 +64,6 @@ typedef struct PgaSession
 	/* statement cache */
 	dlist_head	stmt_lru;
 	int			nstatements;
-	uint64		stmt_counter;
 	struct HTAB *stmts;
 	List	   *stmts_to_close; /* names to Close in the next batch */
 	/* remote transaction tied to the local one (xact.c) */
@@ -82,6 +81,7 @@ typedef struct PgaSession
 									 * pgasync.listen() ran on, or 0 */
 	/* a pgasync.executemany() batch is being sent: no other use */
 	bool		batch_open;
+	const char *batch_func;		/* ... by this function (NULL: executemany) */
 	MemoryContext mcxt;
 } PgaSession;
 

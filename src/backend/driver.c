@@ -1290,6 +1290,9 @@ PgaConnPendingOutput(PgaConn *c)
  * ----------------------------------------------------------------
  */
 
+/* while draining, a still-busy connection is canceled again this often */
+#define PGA_CANCEL_RESEND_MS 200
+
 /*
  * Send a CancelRequest for c over a new connection to the same address.
  * Waits at most until deadline for the connect; never raises errors.
@@ -1407,14 +1410,47 @@ PgaDriverCancelAndDrain(PgaConn **conns, int nconns, int timeout_ms)
 
 	PG_TRY();
 	{
+		/*
+		 * A CancelRequest that reaches the server before its backend has
+		 * read the query is ignored (the backend is still "reading a
+		 * command"), and the query then runs to its end.  So while a
+		 * connection stays busy, cancel it again every
+		 * PGA_CANCEL_RESEND_MS.
+		 */
+		TimestampTz resend = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														 PGA_CANCEL_RESEND_MS);
+
 		pga_in_cleanup = true;
 		while (ndraining > 0)
 		{
 			pgw_event	ev;
-			PgaConn    *c = PgaDriverNextEvent(draining, ndraining, &ev, deadline);
+			PgaConn    *c = PgaDriverNextEvent(draining, ndraining, &ev,
+											   Min(deadline, resend));
 
 			if (c == NULL)
-				break;
+			{
+				TimestampTz now = GetCurrentTimestamp();
+
+				if (now >= deadline)
+					break;
+				for (i = 0; i < ndraining; i++)
+				{
+					PgaConn    *d = draining[i];
+
+					if (d->phase == PGA_PHASE_BROKEN || !PgaConnIsBusy(d))
+					{
+						draining[i] = draining[--ndraining];
+						i--;
+					}
+					else if (now >= resend &&
+							 pgw_conn_get_state(d->proto) != PGW_CONN_COPY_IN)
+						conn_send_cancel(d, deadline);
+				}
+				if (now >= resend)
+					resend = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														 PGA_CANCEL_RESEND_MS);
+				continue;
+			}
 			if (ev.type == PGW_EV_COPY_IN)
 				(void) pgw_conn_copy_fail(c->proto, "canceled by pgasync");
 			/* drop connections that are done (idle or broken) */

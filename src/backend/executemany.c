@@ -48,6 +48,8 @@
 
 #include "codec.h"
 #include "connection.h"
+#include "copy_local.h"
+#include "pgasync.h"
 #include "remote_error.h"
 
 PG_FUNCTION_INFO_V1(pgasync_executemany);
@@ -74,16 +76,7 @@ PG_FUNCTION_INFO_V1(pgasync_executemany);
  * Where the rows come from.  fetch() makes the next batch of rows current
  * and returns how many it has (0 at the end); get() deforms one of them.
  */
-typedef struct ManySource ManySource;
-
-struct ManySource
-{
-	int			nparams;
-	Oid		   *types;			/* local types of the parameters */
-	uint64		(*fetch) (ManySource *src);
-	void		(*get) (ManySource *src, uint64 row, Datum *values,
-						bool *nulls);
-};
+typedef PgaRowSource ManySource;
 
 /* Rows of a local query, through an SPI cursor */
 typedef struct ManyQuery
@@ -505,6 +498,18 @@ executemany_run(const char *target, const char *sql, ManySource *src)
 	r = palloc0(sizeof(ManyRun));
 	r->session = s = PgaSessionGet(target);
 	PgaSessionCheckNoAsync(s);
+
+	/* many rows for a plain INSERT: one COPY, if it does the same */
+	if (pgasync_executemany_copy && nrows >= PGA_MANY_COPY_MIN_ROWS)
+	{
+		int64		copied;
+
+		if (PgaExecutemanyCopy(s, sql, src, nrows, &copied))
+		{
+			PgaSessionRelease(s);
+			return copied;
+		}
+	}
 	r->sql = sql;
 	r->nparams = src->nparams;
 	if (s->opts.command_timeout_ms > 0)

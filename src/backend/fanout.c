@@ -52,6 +52,7 @@ typedef struct FanoutTarget
 	char	   *sqlstate;
 	char	   *error;
 	Datum		tag;			/* name as the tag column's type */
+	bool		tag_set;
 } FanoutTarget;
 
 typedef struct Fanout
@@ -272,19 +273,30 @@ fanout_row(PgaQueryRun *run, PgaResultCodec *codec, PgaStatement *st,
 	PgaDecodeRow(codec, cols, ncols, f->values, f->nulls);
 	if (codec->first_remote == 1)
 	{
-		if (!f->tag_ready)
+		if (!t->tag_set)
 		{
-			Form_pg_attribute attr = TupleDescAttr(f->tupdesc, 0);
-			Oid			infunc;
+			/*
+			 * This runs in the per-row context, which is reset every few
+			 * rows: the tag and the input function's cache must live as long
+			 * as the call.
+			 */
+			MemoryContext old = MemoryContextSwitchTo(run->callcxt);
 
-			getTypeInputInfo(attr->atttypid, &infunc, &f->tag_ioparam);
-			fmgr_info(infunc, &f->tag_in);
-			f->tag_typmod = attr->atttypmod;
-			f->tag_ready = true;
-		}
-		if (t->tag == (Datum) 0)
+			if (!f->tag_ready)
+			{
+				Form_pg_attribute attr = TupleDescAttr(f->tupdesc, 0);
+				Oid			infunc;
+
+				getTypeInputInfo(attr->atttypid, &infunc, &f->tag_ioparam);
+				fmgr_info(infunc, &f->tag_in);
+				f->tag_typmod = attr->atttypmod;
+				f->tag_ready = true;
+			}
 			t->tag = InputFunctionCall(&f->tag_in, target_display(t, (int) (t - f->targets)),
 									   f->tag_ioparam, f->tag_typmod);
+			t->tag_set = true;
+			MemoryContextSwitchTo(old);
+		}
 		f->values[0] = t->tag;
 		f->nulls[0] = false;
 	}

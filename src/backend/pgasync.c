@@ -31,6 +31,7 @@ int			pgasync_max_cached_statement_lifetime = 300;
 int			pgasync_max_cacheable_statement_size = 15 * 1024;
 char	   *pgasync_application_name = NULL;
 int			pgasync_max_connections = 64;
+bool		pgasync_executemany_copy = true;
 
 void		_PG_init(void);
 
@@ -88,6 +89,13 @@ define_settings(void)
 							64, 1, 10000,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("pgasync.executemany_copy",
+							 "Lets pgasync.executemany send the rows of a plain INSERT with COPY.",
+							 "Only for 1000 rows or more, and only when COPY has the same effect as the INSERT.",
+							 &pgasync_executemany_copy,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pgasync");
 }
 

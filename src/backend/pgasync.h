@@ -18,5 +18,6 @@ extern int	pgasync_max_cached_statement_lifetime;	/* seconds */
 extern int	pgasync_max_cacheable_statement_size;	/* bytes */
 extern char *pgasync_application_name;
 extern int	pgasync_max_connections;	/* per backend */
+extern bool pgasync_executemany_copy;	/* COPY path of executemany */
 
 #endif							/* PGASYNC_H */

@@ -17,7 +17,9 @@
  * runner reads its answers as a preamble.  When a local subtransaction
  * commits, the RELEASE of its savepoint waits for the next request too, or
  * is never sent: COMMIT and ROLLBACK TO release it anyway.  Only abort
- * handling and COMMIT wait for the servers.
+ * handling and COMMIT wait for the servers: abort handling about a second
+ * at most, COMMIT up to each connection's command_timeout (the local
+ * statement_timeout is off by then).
  *
  * Each remote transaction has an entry in a small array, in the order of
  * the begin() calls:
@@ -75,6 +77,8 @@ typedef struct PgaXactCmd
 	uint64		request_id;
 	bool		done;			/* its ReadyForQuery came */
 	bool		failed;			/* error, lost connection or no answer */
+	TimestampTz deadline;		/* give up then; 0: never */
+	bool		timed_out;		/* ... and did */
 	PgaRemoteError *error;		/* the first error (not in abort paths) */
 	char		tag[16];		/* command tag of the last command */
 } PgaXactCmd;
@@ -230,12 +234,13 @@ check_remote_status(PgaXactEntry *e)
 /*
  * Send each cmds[i].sql (when not NULL) as a simple Query to its session's
  * connection, all at once, then read the answers until every connection is
- * ready again, or until deadline (0: none).  Outside abort paths notices
- * are relayed and the first error of each command is kept; abort paths
- * (in_abort) relay and raise nothing.
+ * ready again, or until the command's deadline (0: none) passes; such a
+ * command is marked failed and timed_out, and its connection stays busy.
+ * Outside abort paths notices are relayed and the first error of each
+ * command is kept; abort paths (in_abort) relay and raise nothing.
  */
 static void
-run_commands(PgaXactCmd *cmds, int n, bool in_abort, TimestampTz deadline)
+run_commands(PgaXactCmd *cmds, int n, bool in_abort)
 {
 	PgaConn   **conns = palloc(sizeof(PgaConn *) * Max(n, 1));
 	PgaXactCmd **waiting = palloc(sizeof(PgaXactCmd *) * Max(n, 1));
@@ -262,12 +267,41 @@ run_commands(PgaXactCmd *cmds, int n, bool in_abort, TimestampTz deadline)
 	while (nwaiting > 0)
 	{
 		pgw_event	ev;
-		PgaConn    *c = PgaDriverNextEvent(conns, nwaiting, &ev, deadline);
+		TimestampTz deadline = 0;
+		PgaConn    *c;
 		PgaXactCmd *cmd = NULL;
 		int			k;
 
+		for (k = 0; k < nwaiting; k++)
+		{
+			if (waiting[k]->deadline != 0 &&
+				(deadline == 0 || waiting[k]->deadline < deadline))
+				deadline = waiting[k]->deadline;
+		}
+		c = PgaDriverNextEvent(conns, nwaiting, &ev, deadline);
 		if (c == NULL)
-			break;				/* deadline passed, or all connections broken */
+		{
+			TimestampTz now = GetCurrentTimestamp();
+			bool		expired = false;
+
+			/* give up on the commands whose time is over */
+			for (k = 0; k < nwaiting; k++)
+			{
+				if (waiting[k]->deadline != 0 && waiting[k]->deadline <= now)
+				{
+					waiting[k]->failed = true;
+					waiting[k]->timed_out = true;
+					conns[k] = conns[nwaiting - 1];
+					waiting[k] = waiting[nwaiting - 1];
+					nwaiting--;
+					k--;
+					expired = true;
+				}
+			}
+			if (expired)
+				continue;
+			break;				/* every connection broken */
+		}
 		for (k = 0; k < nwaiting; k++)
 		{
 			if (conns[k] == c)
@@ -316,7 +350,7 @@ run_commands(PgaXactCmd *cmds, int n, bool in_abort, TimestampTz deadline)
 		nwaiting--;
 	}
 
-	/* no answer in time */
+	/* connections that broke without a word */
 	for (i = 0; i < nwaiting; i++)
 		waiting[i]->failed = true;
 	pfree(conns);
@@ -414,18 +448,35 @@ xact_pre_commit(void)
 	/* send nothing unless every remote transaction can commit */
 	for (i = 0; i < n; i++)
 	{
-		if (entry_started(&xact_entries[i]))
-			check_remote_status(&xact_entries[i]);
+		PgaXactEntry *e = &xact_entries[i];
+
+		if (!entry_started(e))
+			continue;
+		check_remote_status(e);
+		/* a query sent with pgasync.send() belongs to the transaction */
+		if (PgaConnIsBusy(e->session->conn))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+					 errmsg("connection %s has a query in progress", e->session->label),
+					 errdetail("Its remote transaction cannot commit before the query ends."),
+					 errhint("Read its result with pgasync.result() before the local transaction commits.")));
 	}
 
 	cmds = palloc0(sizeof(PgaXactCmd) * n);
 	for (i = 0; i < n; i++)
 	{
+		PgaSession *s = xact_entries[i].session;
+
 		cmds[i].entry = &xact_entries[i];
-		if (entry_started(&xact_entries[i]))
-			cmds[i].sql = "COMMIT";
+		if (!entry_started(&xact_entries[i]))
+			continue;
+		cmds[i].sql = "COMMIT";
+		/* statement_timeout is off by now; command_timeout still applies */
+		if (s->opts.command_timeout_ms > 0)
+			cmds[i].deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   s->opts.command_timeout_ms);
 	}
-	run_commands(cmds, n, false, 0);
+	run_commands(cmds, n, false);
 
 	for (i = 0; i < n; i++)
 	{
@@ -467,6 +518,11 @@ xact_pre_commit(void)
 				pstrdup("committing the remote transaction");
 			PgaRaiseRemoteError(ERROR, err, label, "COMMIT");
 		}
+		if (failed->timed_out)
+			ereport(ERROR,
+					(errcode(ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN),
+					 errmsg("remote COMMIT on %s did not finish within command_timeout", label),
+					 errdetail("Whether the remote transaction committed is unknown.")));
 		if (failed->done)
 			ereport(ERROR,
 					(errcode(ERRCODE_TRANSACTION_ROLLBACK),
@@ -487,11 +543,13 @@ xact_pre_commit(void)
 static void
 abort_commands(PgaXactCmd *cmds, int n)
 {
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   PGA_XACT_ABORT_TIMEOUT_MS);
 	int			i;
 
-	run_commands(cmds, n, true,
-				 TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-											 PGA_XACT_ABORT_TIMEOUT_MS));
+	for (i = 0; i < n; i++)
+		cmds[i].deadline = deadline;
+	run_commands(cmds, n, true);
 	for (i = 0; i < n; i++)
 	{
 		PgaXactCmd *cmd = &cmds[i];
@@ -732,6 +790,7 @@ pgasync_begin(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 				 errmsg("remote transaction already started on %s", s->label)));
+	PgaSessionCheckNoAsync(s);
 	if (PgaConnIsBusy(s->conn) || pgw_conn_tx_status(PgaConnProto(s->conn)) != 'I')
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
