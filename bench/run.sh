@@ -7,8 +7,9 @@
 #
 # Usage (as root on Debian 12):
 #	bash bench/run.sh				every default group (fetch, tiny,
-#									prepared, executemany, copy_local;
-#									stream on request)
+#									prepared, executemany, copy_local,
+#									fanout_sleep, fanout_rows,
+#									fanout_lookup; stream on request)
 #	bash bench/run.sh fetch tiny	only those groups
 #	bash bench/run.sh fetch_pgasync tiny_dblink
 #									single cases (names: bench/run.sh list)
@@ -27,6 +28,9 @@
 # postgres_fdw server, user mapping and three foreign tables (ft: default
 # fetch_size, ft_fs10k: fetch_size 10000, ft2: t2 with batch_size 1000),
 # and, for the copy_local group, a local copy lt of t and an empty lt2.
+# The fan-out groups (fanout_sleep, fanout_rows, fanout_lookup) need
+# three more remote clusters, f1, f2 and f3, started only for them (a
+# per-group requirement: GROUP_FAN, GROUP_FAN_T; see setup_fan).
 # Then every selected case is timed; the report goes
 # to stdout and to bench/results/latest.txt (and a dated copy beside it).
 # See bench/README.md.
@@ -156,7 +160,21 @@ CASES=(
 	"prepared prepared_fdw_lookup"
 	"stream stream_pgasync"
 	"stream stream_dblink"
+	"fanout_sleep fanout_sleep_pgasync"
+	"fanout_sleep fanout_sleep_fdw"
+	"fanout_sleep fanout_sleep_dblink"
+	"fanout_sleep fanout_sleep_plproxy"
+	"fanout_sleep fanout_sleep_floor"
+	"fanout_rows fanout_rows_pgasync"
+	"fanout_rows fanout_rows_pgasync_amount"
+	"fanout_rows fanout_rows_fdw"
+	"fanout_rows fanout_rows_fdw_all"
+	"fanout_lookup fanout_lookup_pgasync_cold"
+	"fanout_lookup fanout_lookup_fdw_cold"
+	"fanout_lookup fanout_lookup_pgasync_warm"
+	"fanout_lookup fanout_lookup_fdw_warm"
 	"executemany executemany_pgasync"
+	"executemany executemany_pgasync_bind"
 	"executemany executemany_fdw"
 	"executemany executemany_asyncpg"
 	"copy_local copy_local_to_pgasync"
@@ -165,8 +183,14 @@ CASES=(
 	"copy_local copy_local_from_dblink"
 	"copy_local copy_local_from_fdw"
 	"copy_local copy_local_from_fdw_10000"
+	"copy copy_pgasync"
+	"copy copy_pgasync_parallel2"
+	"copy copy_psql_pipe"
+	"copy copy_pgcopydb"
+	"copy copy_fdw"
+	"copy copy_floor"
 )
-DEFAULT_GROUPS="fetch tiny prepared executemany copy_local"
+DEFAULT_GROUPS="fetch tiny prepared executemany copy_local copy fanout_sleep fanout_rows fanout_lookup"
 
 # numerator denominator limit description -- ratios of medians; limit "-"
 # means informational
@@ -188,12 +212,27 @@ TARGETS=(
 	"prepared_pgasync_fetchval prepared_fdw_lookup - point lookup per call: cached fetchval vs postgres_fdw"
 	"prepared_pgasync_nocache prepared_pgasync_fetchval - point lookup per call: statement_cache_size 0 vs cached"
 	"stream_pgasync stream_dblink - ${STREAM_LABEL}-row stream into count(*): pgasync vs dblink"
+	"fanout_sleep_pgasync fanout_sleep_floor 1.1 3 x pg_sleep: fanout vs the slowest server's sleep"
+	"fanout_sleep_pgasync fanout_sleep_fdw - 3 x pg_sleep: fanout vs postgres_fdw async Append"
+	"fanout_sleep_pgasync fanout_sleep_dblink - 3 x pg_sleep: fanout vs dblink (sequential)"
+	"fanout_sleep_pgasync fanout_sleep_plproxy - 3 x pg_sleep: fanout vs PL/Proxy RUN ON ALL"
+	"fanout_rows_pgasync fanout_rows_fdw 0.6 3 x ${ROWS_LABEL} rows: fanout vs postgres_fdw async Append"
+	"fanout_rows_pgasync fanout_rows_fdw_all - like for like: 4 columns vs postgres_fdw async, 4 columns"
+	"fanout_rows_pgasync_amount fanout_rows_fdw - like for like: amount only vs postgres_fdw async"
+	"fanout_lookup_pgasync_cold fanout_lookup_fdw_cold - 4-server lookup, fresh session: fanout vs postgres_fdw"
+	"fanout_lookup_pgasync_warm fanout_lookup_fdw_warm - 4-server lookup per call, warm: fanout vs postgres_fdw"
 	"executemany_pgasync executemany_fdw 0.2 ${MANY_LABEL}-row insert: executemany vs postgres_fdw (batch_size 1000)"
 	"executemany_pgasync executemany_asyncpg - ${MANY_LABEL}-row insert: executemany vs asyncpg executemany"
+	"executemany_pgasync executemany_pgasync_bind - ${MANY_LABEL}-row insert: executemany, COPY path vs Bind/Execute per row"
 	"copy_local_to_pgasync copy_local_to_fdw 0.2 ${ROWS_LABEL} rows local->remote: copy_to_remote vs postgres_fdw (batch_size 1000)"
 	"copy_local_from_pgasync copy_local_from_dblink - ${ROWS_LABEL} rows remote->local: copy_from_remote vs INSERT ... dblink()"
 	"copy_local_from_pgasync copy_local_from_fdw - ${ROWS_LABEL} rows remote->local: copy_from_remote vs INSERT ... postgres_fdw (100)"
 	"copy_local_from_pgasync copy_local_from_fdw_10000 - ${ROWS_LABEL} rows remote->local: copy_from_remote vs INSERT ... postgres_fdw (10000)"
+	"copy_pgasync copy_psql_pipe 0.85 ${ROWS_LABEL}-row server-to-server copy: pgasync.copy vs psql binary COPY pipe"
+	"copy_pgasync copy_floor 1.25 ${ROWS_LABEL}-row server-to-server copy vs the destination's COPY FROM a binary file"
+	"copy_pgasync copy_pgcopydb - ${ROWS_LABEL}-row server-to-server copy: pgasync.copy vs pgcopydb copy table-data"
+	"copy_pgasync copy_fdw - ${ROWS_LABEL}-row server-to-server copy: pgasync.copy vs postgres_fdw INSERT ... SELECT"
+	"copy_pgasync_parallel2 copy_pgasync - ${ROWS_LABEL}-row server-to-server copy: parallel 2 vs one stream"
 )
 
 FETCH_COLS="id bigint, val text, amount numeric, ts timestamptz"
@@ -204,8 +243,10 @@ case_fetch_pgasync()
 	CASE_LABEL="pgasync.fetch(dsn), $ROWS_LABEL rows"
 	CASE_CLUSTER=local
 	CASE_SETUP=""
-	CASE_WARM="SELECT count(*), sum(amount) FROM pgasync.fetch(:'dsn', 'SELECT id, val, amount, ts FROM t LIMIT 1000') AS t($FETCH_COLS);"
-	CASE_BODY="SELECT count(*) AS n, sum(amount) AS s FROM pgasync.fetch(:'dsn', 'SELECT id, val, amount, ts FROM t') AS t($FETCH_COLS) \\gset bench_"
+	# the warm-up prepares the measured statement (LIMIT NULL is no limit),
+	# so the measurement is a statement-cache hit with binary columns
+	CASE_WARM="SELECT count(*), sum(amount) FROM pgasync.fetch(:'dsn', 'SELECT id, val, amount, ts FROM t LIMIT \$1', 1000::bigint) AS t($FETCH_COLS);"
+	CASE_BODY="SELECT count(*) AS n, sum(amount) AS s FROM pgasync.fetch(:'dsn', 'SELECT id, val, amount, ts FROM t LIMIT \$1', NULL::bigint) AS t($FETCH_COLS) \\gset bench_"
 	CASE_CHECK=$FETCH_CHECK
 	CASE_EXPECT="$ROWS $SUM"
 	CASE_OPS=""
@@ -280,8 +321,8 @@ case_fetch_pgasync_amount()
 	CASE_LABEL="pgasync.fetch(dsn), amount only"
 	CASE_CLUSTER=local
 	CASE_SETUP=""
-	CASE_WARM="SELECT count(*), sum(amount) FROM pgasync.fetch(:'dsn', 'SELECT amount FROM t LIMIT 1000') AS t(amount numeric);"
-	CASE_BODY="SELECT count(*) AS n, sum(amount) AS s FROM pgasync.fetch(:'dsn', 'SELECT amount FROM t') AS t(amount numeric) \\gset bench_"
+	CASE_WARM="SELECT count(*), sum(amount) FROM pgasync.fetch(:'dsn', 'SELECT amount FROM t LIMIT \$1', 1000::bigint) AS t(amount numeric);"
+	CASE_BODY="SELECT count(*) AS n, sum(amount) AS s FROM pgasync.fetch(:'dsn', 'SELECT amount FROM t LIMIT \$1', NULL::bigint) AS t(amount numeric) \\gset bench_"
 	CASE_CHECK=$FETCH_CHECK
 	CASE_EXPECT="$ROWS $SUM"
 	CASE_OPS=""
@@ -471,10 +512,206 @@ case_stream_dblink()
 	CASE_REMOTE_CPU=no	# a new connection per call: nothing to watch
 }
 
+# Fan-out groups: one query on several servers at once.  They need the
+# remote clusters f1, f2, f3 beside "remote" (GROUP_FAN; started only when
+# one of these groups is selected, see setup_fan); fanout_rows and
+# fanout_lookup also need a copy of t on each (GROUP_FAN_T).  No remote
+# CPU column: several remote backends serve each case.
+FAN_SLEEP=0.3
+FAN_LOOKUPS=${BENCH_FAN_LOOKUPS:-2000}
+FAN_LOOKUP_ID=4242
+
+# fan_dsn N: connection string of server N (0: remote, 1..3: f1..f3)
+fan_dsn()
+{
+	if [ -z "${FAN_UP:-}" ]; then
+		echo "?"
+	elif [ "$1" = 0 ]; then
+		echo "$DSN"
+	else
+		echo "host=${SOCK[f$1]} port=${PORT[f$1]} dbname=postgres user=postgres"
+	fi
+}
+
+# fan_array N...: ARRAY['dsn', ...] of those servers
+fan_array()
+{
+	local i sep="" out="ARRAY["
+
+	for i in "$@"; do
+		out="$out$sep'$(fan_dsn "$i")'"
+		sep=", "
+	done
+	echo "$out]"
+}
+
+# fan_union FORMAT N...: FORMAT (with %s for the server number) for each
+# server, joined with UNION ALL
+fan_union()
+{
+	local fmt=$1 i sep=""
+
+	shift
+	for i in "$@"; do
+		printf "%s$fmt" "$sep" "$i"
+		sep=" UNION ALL "
+	done
+}
+
+fan_case()
+{
+	CASE_CLUSTER=local
+	CASE_REMOTE_CPU=no
+}
+
+# Group "fanout_sleep": each of 3 servers sleeps $FAN_SLEEP s.
+fan_sleep_case()
+{
+	fan_case
+	CASE_WARM="$1;"
+	CASE_BODY="$1 \\gset bench_"
+	CASE_CHECK='\echo :bench_n'
+	CASE_EXPECT=3
+}
+
+case_fanout_sleep_pgasync()
+{
+	fan_sleep_case "SELECT count(*) AS n FROM pgasync.fanout($(fan_array 1 2 3), 'SELECT pg_sleep($FAN_SLEEP)') AS t(x text)"
+	CASE_LABEL="pgasync.fanout, 3 x pg_sleep($FAN_SLEEP)"
+}
+
+case_fanout_sleep_fdw()
+{
+	fan_sleep_case "SELECT count(s) AS n FROM ($(fan_union 'SELECT s FROM fo_slow%s' 1 2 3)) u"
+	CASE_LABEL="postgres_fdw async Append, 3 servers"
+	CASE_ANCHOR="0.31 s"
+}
+
+case_fanout_sleep_dblink()
+{
+	fan_sleep_case "SELECT count(s) AS n FROM ($(fan_union "SELECT s FROM dblink('f%s', 'SELECT pg_sleep($FAN_SLEEP)::text') AS r(s text)" 1 2 3)) u"
+	CASE_LABEL="dblink, 3 calls in one query (sequential)"
+	CASE_SETUP="SELECT dblink_connect('f1', '$(fan_dsn 1)'), dblink_connect('f2', '$(fan_dsn 2)'), dblink_connect('f3', '$(fan_dsn 3)');"
+	CASE_ANCHOR="0.91 s"
+}
+
+case_fanout_sleep_plproxy()
+{
+	fan_sleep_case "SELECT count(*) AS n FROM fo_px_sleep()"
+	CASE_LABEL="PL/Proxy RUN ON ALL, 3 partitions"
+}
+
+case_fanout_sleep_floor()
+{
+	fan_case
+	CASE_LABEL="ref: one pg_sleep($FAN_SLEEP) (the slowest server)"
+	CASE_WARM="SELECT pg_sleep(0.01);"
+	CASE_BODY="SELECT pg_sleep($FAN_SLEEP);"
+}
+
+# Group "fanout_rows": t ($ROWS rows) on each of 3 servers, counted and
+# summed locally.  As in group fetch, postgres_fdw pulls only amount
+# unless the whole row is referenced (the _all case); WHERE random() >= 0
+# keeps the aggregate local.  pgasync's query is "... LIMIT $1": its
+# warm-up (LIMIT 1000) prepares the very statement measured (LIMIT $ROWS,
+# every row), so the measured run is a statement-cache hit with binary
+# results, as any repeated query is.
+FAN_ROWS_COLS="id bigint, val text, amount numeric, ts timestamptz"
+
+fan_rows_case()
+{
+	fan_case
+	CASE_WARM="$1 LIMIT 1000;"
+	CASE_BODY="$1 \\gset bench_"
+	CASE_CHECK=$FETCH_CHECK
+	CASE_EXPECT="$((3 * ROWS)) ${FAN_SUM3:-?}"
+}
+
+case_fanout_rows_pgasync()
+{
+	fan_rows_case "SELECT count(*) AS n, sum(amount) AS s FROM pgasync.fanout($(fan_array 1 2 3), 'SELECT id, val, amount, ts FROM t LIMIT \$1', $ROWS) AS t($FAN_ROWS_COLS)"
+	CASE_WARM="SELECT count(*) FROM pgasync.fanout($(fan_array 1 2 3), 'SELECT id, val, amount, ts FROM t LIMIT \$1', 1000) AS t($FAN_ROWS_COLS);"
+	CASE_LABEL="pgasync.fanout, 3 x $ROWS_LABEL rows"
+}
+
+case_fanout_rows_pgasync_amount()
+{
+	fan_rows_case "SELECT count(*) AS n, sum(amount) AS s FROM pgasync.fanout($(fan_array 1 2 3), 'SELECT amount FROM t LIMIT \$1', $ROWS) AS t(amount numeric)"
+	CASE_WARM="SELECT count(*) FROM pgasync.fanout($(fan_array 1 2 3), 'SELECT amount FROM t LIMIT \$1', 1000) AS t(amount numeric);"
+	CASE_LABEL="pgasync.fanout, 3 x $ROWS_LABEL, amount only"
+}
+
+case_fanout_rows_fdw()
+{
+	fan_rows_case "SELECT count(*) AS n, sum(amount) AS s FROM ($(fan_union 'SELECT amount FROM fo_t%s WHERE random() >= 0' 1 2 3)) u"
+	CASE_WARM="SELECT count(*) FROM (SELECT * FROM ($(fan_union 'SELECT amount FROM fo_t%s WHERE random() >= 0' 1 2 3)) u LIMIT 1000) l;"
+	CASE_LABEL="postgres_fdw async Append (pulls amount)"
+	CASE_ANCHOR="1.6-1.8 s"
+}
+
+case_fanout_rows_fdw_all()
+{
+	fan_rows_case "SELECT count(u.*) AS n, sum(amount) AS s FROM ($(fan_union 'SELECT * FROM fo_t%s WHERE random() >= 0' 1 2 3)) u"
+	CASE_WARM="SELECT count(*) FROM (SELECT * FROM ($(fan_union 'SELECT * FROM fo_t%s WHERE random() >= 0' 1 2 3)) u LIMIT 1000) l;"
+	CASE_LABEL="postgres_fdw async Append, all columns"
+}
+
+# Group "fanout_lookup": one primary-key lookup on 4 servers (remote, f1,
+# f2, f3), each holding the row.  Cold: the only statement of a fresh
+# session, connections included (pgasync connects to all 4 at once,
+# postgres_fdw one after the other).  Warm: $FAN_LOOKUPS lookups from one
+# plpgsql loop after a warm-up.
+FAN_LOOKUP_SQL='SELECT val FROM t WHERE id = $1'
+FAN_LOOKUP_EXPECT="4:$(printf '%s' "$FAN_LOOKUP_ID" | md5sum | cut -d' ' -f1)"
+
+fan_lookup_cold()
+{
+	fan_case
+	CASE_BODY="SELECT count(*) || ':' || min(val) AS v FROM $1 \\gset bench_"
+	CASE_CHECK='\echo :bench_v'
+	CASE_EXPECT=$FAN_LOOKUP_EXPECT
+}
+
+fan_lookup_warm()
+{
+	fan_case
+	CASE_WARM=$(tiny_loop 100 "SELECT count(*) || ':' || min(val) INTO v FROM $1;" "'4:' || md5(n::text)")
+	CASE_BODY=$(tiny_loop "$FAN_LOOKUPS" "SELECT count(*) || ':' || min(val) INTO v FROM $1;" "'4:' || md5(n::text)")
+	CASE_OPS=$FAN_LOOKUPS
+}
+
+case_fanout_lookup_pgasync_cold()
+{
+	fan_lookup_cold "pgasync.fanout($(fan_array 0 1 2 3), '$FAN_LOOKUP_SQL', $FAN_LOOKUP_ID) AS r(val text)"
+	CASE_LABEL="pgasync.fanout lookup, fresh session"
+}
+
+case_fanout_lookup_fdw_cold()
+{
+	fan_lookup_cold "($(fan_union "SELECT val FROM fo_t%s WHERE id = $FAN_LOOKUP_ID" 0 1 2 3)) u"
+	CASE_LABEL="postgres_fdw async lookup, fresh session"
+	CASE_ANCHOR="79 ms (1.2 ms RTT)"
+}
+
+case_fanout_lookup_pgasync_warm()
+{
+	fan_lookup_warm "pgasync.fanout($(fan_array 0 1 2 3), '$FAN_LOOKUP_SQL', i) AS r(val text)"
+	CASE_LABEL="pgasync.fanout lookup, warm (loop)"
+}
+
+case_fanout_lookup_fdw_warm()
+{
+	fan_lookup_warm "($(fan_union 'SELECT val FROM fo_t%s WHERE id = i' 0 1 2 3)) u"
+	CASE_LABEL="postgres_fdw async lookup, warm (loop)"
+	CASE_ANCHOR="19 ms (1.2 ms RTT)"
+}
+
 # Group "executemany": $MANY rows like t's inserted into the remote's
 # table t2, which is truncated (untimed) before each measurement and after
-# its warm-up.  pgasync sends one Bind/Execute per row, all under one Sync;
-# postgres_fdw sends 1000 rows per INSERT (ft2 has batch_size 1000);
+# its warm-up.  pgasync takes its COPY path (a catalog query, then one
+# binary COPY); with pgasync.executemany_copy off it sends one
+# Bind/Execute per row, all under one Sync; postgres_fdw sends 1000 rows
+# per INSERT (ft2 has batch_size 1000);
 # asyncpg's executemany pipelines like pgasync, and is timed inside Python
 # around the executemany() call alone (bench/executemany_asyncpg.py; the
 # rows are built in Python first), whereas the SQL cases' figures include
@@ -503,6 +740,14 @@ case_executemany_pgasync()
 	CASE_SETUP="SELECT pgasync.connect('b', :'dsn'); $MANY_TRUNCATE"
 	CASE_WARM="SELECT pgasync.executemany('b', '$MANY_INSERT', \$q\$$(many_rows 1000)\$q\$); $MANY_TRUNCATE"
 	CASE_BODY="SELECT pgasync.executemany('b', '$MANY_INSERT', \$q\$$(many_rows "$MANY")\$q\$);"
+}
+
+# The same without the COPY path: one Bind/Execute per row.
+case_executemany_pgasync_bind()
+{
+	case_executemany_pgasync
+	CASE_LABEL="pgasync.executemany, executemany_copy off"
+	CASE_SETUP="SET pgasync.executemany_copy = off; $CASE_SETUP"
 }
 
 case_executemany_fdw()
@@ -595,6 +840,90 @@ case_copy_local_from_fdw_10000()
 {
 	copy_local_from_case "INSERT INTO lt2 SELECT * FROM ft_fs10k"
 	CASE_LABEL="INSERT INTO local SELECT * FROM ft (fetch 10000)"
+}
+
+# Group "copy": server to server, t into t2, both on "remote" (as source
+# and destination they are different backends, as with two servers).
+# The destination table is truncated (untimed) before each measurement
+# and after its warm-up.  pgasync.copy relays the source's binary COPY
+# into the destination's; the psql pipe does the same through two psql
+# processes; pgcopydb copies t into an empty t of a second database,
+# copydst (it truncates nothing itself: the set-up does); postgres_fdw
+# INSERTs into ft2 (t2, batch_size 1000) what it fetches from ft_fs10k.
+# The floor is the destination alone: COPY t2 FROM a binary file of t,
+# written once by setup_data.  The copy_* globals are set in setup_data.
+COPY_PSQL="?"			# psql on "remote", as postgres
+COPY_SRC_URI="?"		# libpq URIs of the source and of copydst
+COPY_DST_URI="?"
+COPY_DST_DSN="?"		# copydst as a connection string
+COPY_CHECK_T2="SELECT n AS bench_n, s AS bench_s FROM dblink(:'dsn', 'SELECT count(*), sum(amount) FROM t2') AS r(n bigint, s numeric) \\gset
+\\echo :bench_n :bench_s"
+COPY_TRUNCATE="SELECT dblink_exec(:'dsn', 'TRUNCATE t2');"
+
+case_copy_pgasync()
+{
+	CASE_LABEL="pgasync.copy(dsn, t, dsn, t2), binary"
+	CASE_SETUP=$COPY_TRUNCATE
+	CASE_WARM="SELECT pgasync.copy(:'dsn', 'SELECT * FROM t LIMIT 1000', :'dsn', 't2'); $COPY_TRUNCATE"
+	CASE_BODY="SELECT pgasync.copy(:'dsn', 't', :'dsn', 't2');"
+	CASE_CHECK=$COPY_CHECK_T2
+	CASE_EXPECT="$ROWS $SUM"
+	CASE_REMOTE_CPU=no	# private connections, opened by the call
+}
+
+case_copy_pgasync_parallel2()
+{
+	case_copy_pgasync
+	CASE_LABEL="pgasync.copy, parallel 2 (atomic false)"
+	CASE_BODY="SELECT pgasync.copy(:'dsn', 't', :'dsn', 't2', '{\"parallel\": 2, \"atomic\": false}');"
+}
+
+case_copy_psql_pipe()
+{
+	CASE_LABEL="psql COPY TO STDOUT binary | psql COPY FROM STDIN"
+	CASE_SETUP=$COPY_TRUNCATE
+	CASE_BODY="\\! $COPY_PSQL -c 'COPY t TO STDOUT (FORMAT binary)' | $COPY_PSQL -c 'COPY t2 FROM STDIN (FORMAT binary)' >/dev/null"
+	CASE_CHECK=$COPY_CHECK_T2
+	CASE_EXPECT="$ROWS $SUM"
+	CASE_ANCHOR="1.24 s"
+	CASE_REMOTE_CPU=no
+}
+
+case_copy_pgcopydb()
+{
+	CASE_LABEL="pgcopydb copy table-data (whole command)"
+	CASE_SETUP="SELECT dblink_exec('$COPY_DST_DSN', 'TRUNCATE t');"
+	CASE_BODY="\\! pgcopydb copy table-data --source '$COPY_SRC_URI' --target '$COPY_DST_URI' --dir '${SCRATCH:-}/pgcopydb' --filters '${SCRATCH:-}/pgcopydb-filters.ini' --table-jobs 1 --restart >'${SCRATCH:-}/pgcopydb.log' 2>&1"
+	CASE_CHECK="SELECT n AS bench_n, s AS bench_s FROM dblink('$COPY_DST_DSN', 'SELECT count(*), sum(amount) FROM t') AS r(n bigint, s numeric) \\gset
+\\echo :bench_n :bench_s"
+	CASE_EXPECT="$ROWS $SUM"
+	CASE_ANCHOR="1.44 s (COPY step)"
+	CASE_REMOTE_CPU=no
+	CASE_METRIC="\\! sh '${SCRATCH:-}/pgcopydb-metric.sh' '${SCRATCH:-}/pgcopydb.log'"
+	CASE_METRIC_LABEL="s of COPY alone, as pgcopydb reports it"
+}
+
+case_copy_fdw()
+{
+	CASE_LABEL="postgres_fdw INSERT INTO ft2 SELECT * FROM ft_fs10k"
+	CASE_SETUP=$COPY_TRUNCATE
+	CASE_WARM="INSERT INTO ft2 SELECT * FROM ft_fs10k LIMIT 1000; $COPY_TRUNCATE"
+	CASE_BODY="INSERT INTO ft2 SELECT * FROM ft_fs10k;"
+	CASE_CHECK=$COPY_CHECK_T2
+	CASE_EXPECT="$ROWS $SUM"
+	CASE_ANCHOR="5.7-7.3 s"
+}
+
+case_copy_floor()
+{
+	CASE_LABEL="floor: destination's COPY t2 FROM binary file"
+	CASE_CLUSTER=remote
+	CASE_SETUP="TRUNCATE t2;"
+	CASE_BODY="COPY t2 FROM '${SCRATCH:-}/t.bin' (FORMAT binary);"
+	CASE_CHECK="SELECT count(*) AS bench_n, sum(amount) AS bench_s FROM t2 \\gset
+\\echo :bench_n :bench_s"
+	CASE_EXPECT="$ROWS $SUM"
+	CASE_ANCHOR="0.7-0.9 s"
 }
 
 # load_case CASE: clear the CASE_* variables, then set them from case_CASE
@@ -702,6 +1031,8 @@ install_packages()
 	local p
 
 	[ $PROFILE = 1 ] && PACKAGES+=(linux-perf)
+	[ "$FAN_N" -gt 0 ] && PACKAGES+=(postgresql-15-plproxy)
+	case " ${SELECTED[*]} " in *" copy_pgcopydb "*) PACKAGES+=(pgcopydb) ;; esac
 	for p in "${PACKAGES[@]}"; do
 		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
 			grep -q 'install ok installed'; then
@@ -903,6 +1234,123 @@ EOF
 			echo "local: lt has $ROWS rows, lt2 is empty"
 			;;
 	esac
+
+	# group copy: psql and URIs for the pipe and pgcopydb, a second
+	# database with an empty t for pgcopydb, the binary file for the floor
+	COPY_PSQL="$PGBIN/psql -X -q -h ${SOCK[remote]} -p ${PORT[remote]} -U postgres -d postgres"
+	COPY_SRC_URI="postgres://postgres@/postgres?host=${SOCK[remote]}&port=${PORT[remote]}"
+	COPY_DST_URI="postgres://postgres@/copydst?host=${SOCK[remote]}&port=${PORT[remote]}"
+	COPY_DST_DSN="host=${SOCK[remote]} port=${PORT[remote]} dbname=copydst user=postgres"
+	case " ${SELECTED[*]} " in
+		*" copy_pgcopydb "* | *" copy_floor "*)
+			bench_psql remote <<EOF || return 1
+CREATE DATABASE copydst;
+\\c copydst
+CREATE TABLE t (id bigint, val text, amount numeric(12,2), ts timestamptz);
+\\c postgres
+COPY t TO '$SCRATCH/t.bin' (FORMAT binary);
+EOF
+			printf '[include-only-table]\npublic.t\n' >"$SCRATCH/pgcopydb-filters.ini"
+			# the "COPY (cumulative)" duration of pgcopydb's summary, in s
+			cat >"$SCRATCH/pgcopydb-metric.sh" <<'EOF'
+awk '/COPY \(cumulative\)/ {
+	v = $(NF - 1)
+	if (v ~ /ms$/) { sub(/ms$/, "", v); v = v / 1000 }
+	else { split(v, a, "s"); v = a[1] + a[2] / 1000 }
+	print "BENCH_METRIC " v
+}' "$1"
+EOF
+			echo "remote: database copydst with an empty t, t in $SCRATCH/t.bin"
+			;;
+	esac
+}
+
+# Remote clusters besides "remote" that a group needs (f1, f2, ...), and
+# whether they need a copy of t: a per-group requirement, so that other
+# groups run on "local" and "remote" alone.
+declare -A GROUP_FAN=([fanout_sleep]=3 [fanout_rows]=3 [fanout_lookup]=3)
+declare -A GROUP_FAN_T=([fanout_rows]=1 [fanout_lookup]=1)
+FAN_N=0
+FAN_T=0
+FAN_UP=""
+
+# fan_requirements: FAN_N and FAN_T for the selected (and profiled) cases
+fan_requirements()
+{
+	local c g
+
+	for c in "${SELECTED[@]}" $([ $PROFILE = 1 ] && echo "${PROFILE_CASES[@]}"); do
+		g=$(case_group "$c") || continue
+		if [ "${GROUP_FAN[$g]:-0}" -gt "$FAN_N" ]; then
+			FAN_N=${GROUP_FAN[$g]}
+		fi
+		if [ "${GROUP_FAN_T[$g]:-0}" = 1 ]; then
+			FAN_T=1
+		fi
+	done
+}
+
+# setup_fan: start f1..f$FAN_N with what the fan-out groups query there,
+# and the local objects that reach them (postgres_fdw servers with
+# async_capable, foreign tables, a PL/Proxy cluster, dblink is already
+# there).  t is copied from "remote" with binary COPY, all at once.
+setup_fan()
+{
+	local i t0=$SECONDS pids=() p px_parts=""
+
+	[ "$FAN_N" -gt 0 ] || return 0
+	for i in $(seq 1 "$FAN_N"); do
+		init_cluster "f$i" || return 1
+		echo "f$i:     socket ${SOCK[f$i]} port ${PORT[f$i]}"
+	done
+	FAN_UP=1
+	for i in $(seq 1 "$FAN_N"); do
+		bench_psql "f$i" <<EOF2 || return 1
+CREATE VIEW slow AS SELECT pg_sleep($FAN_SLEEP)::text AS s;
+CREATE FUNCTION fo_px_sleep() RETURNS SETOF text LANGUAGE sql
+	AS \$\$SELECT pg_sleep($FAN_SLEEP)::text\$\$;
+CREATE TABLE t (id bigint, val text, amount numeric(12,2), ts timestamptz);
+EOF2
+		if [ "$FAN_T" = 1 ]; then
+			(bench_psql remote -c "COPY t TO STDOUT (FORMAT binary)" |
+				bench_psql "f$i" -c "COPY t FROM STDIN (FORMAT binary)" &&
+				bench_psql "f$i" -c "ALTER TABLE t ADD PRIMARY KEY (id)" \
+					-c "VACUUM ANALYZE t") &
+			pids+=($!)
+		fi
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" || return 1
+	done
+	FAN_SUM3=$(bench_psql remote -At -c "SELECT 3 * sum(amount) FROM t") || return 1
+
+	{
+		echo "CREATE EXTENSION plproxy;"
+		for i in $(seq 0 "$FAN_N"); do
+			if [ "$i" = 0 ]; then p=remote; else p=f$i; fi
+			cat <<EOF2
+CREATE SERVER fs$i FOREIGN DATA WRAPPER postgres_fdw
+	OPTIONS (host '${SOCK[$p]}', port '${PORT[$p]}', dbname 'postgres', async_capable 'true');
+CREATE USER MAPPING FOR postgres SERVER fs$i OPTIONS (user 'postgres');
+CREATE FOREIGN TABLE fo_t$i (id bigint, val text, amount numeric(12,2), ts timestamptz)
+	SERVER fs$i OPTIONS (table_name 't');
+EOF2
+			if [ "$i" != 0 ]; then
+				echo "CREATE FOREIGN TABLE fo_slow$i (s text) SERVER fs$i OPTIONS (table_name 'slow');"
+				px_parts="$px_parts, p$((i - 1)) '$(fan_dsn "$i")'"
+			fi
+		done
+		# modular_mapping: any number of partitions, not only powers of 2
+		cat <<EOF2
+CREATE SERVER fo_px FOREIGN DATA WRAPPER plproxy OPTIONS (modular_mapping '1'$px_parts);
+CREATE USER MAPPING FOR postgres SERVER fo_px;
+CREATE FUNCTION fo_px_sleep() RETURNS SETOF text LANGUAGE plproxy
+	AS \$\$CLUSTER 'fo_px'; RUN ON ALL;\$\$;
+EOF2
+	} | bench_psql local || return 1
+	echo "f1..f$FAN_N: view slow, fo_px_sleep()$([ "$FAN_T" = 1 ] && echo ", a copy of t");" \
+		"local: postgres_fdw servers fs0..fs$FAN_N (async_capable), PL/Proxy cluster fo_px" \
+		"($((SECONDS - t0)) s)"
 }
 
 #-------------------------------------------------------------------------
@@ -1229,6 +1677,7 @@ fmt3()
 # Main
 #-------------------------------------------------------------------------
 
+fan_requirements
 banner "packages"
 install_packages || die "could not install packages"
 banner "build and install"
@@ -1236,6 +1685,7 @@ build_extension || die "build failed"
 banner "clusters and data"
 setup_clusters || die "could not start the clusters"
 setup_data || die "could not set up the data"
+setup_fan || die "could not set up the fan-out clusters"
 
 STATUS=0
 if [ ${#SELECTED[@]} -gt 0 ]; then

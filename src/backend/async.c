@@ -8,7 +8,9 @@
  * in the connection's input (and, once that fills, in the server, which
  * then simply waits: the socket gives backpressure) until result() is
  * called with a column definition list.  is_busy() looks at what arrived
- * without taking anything out.  cancel() sends a CancelRequest and drains
+ * without taking anything out, and reads at most PGA_ASYNC_PEEK_MAX of it
+ * from the socket: past that the query counts as busy (the server waits
+ * for us to read).  cancel() sends a CancelRequest and drains
  * the connection back to idle, so a canceled or abandoned query never
  * leaves the connection unusable.  A query whose transaction aborts is
  * canceled by the abort handling like any other remote work.
@@ -32,6 +34,20 @@ PG_FUNCTION_INFO_V1(pgasync_result);
 PG_FUNCTION_INFO_V1(pgasync_cancel);
 
 #define PGA_CANCEL_TIMEOUT_MS 1000
+
+/*
+ * is_busy() reads what the server sent, so that it can see the end of the
+ * result, but only up to this much: the rest of a big result waits in the
+ * socket (and the server) until result(), instead of piling up in memory
+ * with every call.
+ */
+#define PGA_ASYNC_PEEK_MAX (1024 * 1024)
+
+/* Kept with an asynchronous query (in run->owner) */
+typedef struct AsyncState
+{
+	uint64		bytes_in_at_send;	/* connection's bytes_in after sending */
+} AsyncState;
 
 /* A named connection (the only kind asynchronous queries run on). */
 static PgaSession *
@@ -85,7 +101,12 @@ pgasync_send(PG_FUNCTION_ARGS)
 	s->async = run;
 	PG_TRY();
 	{
+		AsyncState *st = MemoryContextAllocZero(cxt, sizeof(AsyncState));
+
 		PgaQueryRunStart(run, params);
+		if (s->conn != NULL && PgaConnProto(s->conn) != NULL)
+			st->bytes_in_at_send = pgw_conn_get_stats(PgaConnProto(s->conn))->bytes_in;
+		run->owner = st;
 	}
 	PG_CATCH();
 	{
@@ -101,11 +122,17 @@ Datum
 pgasync_is_busy(PG_FUNCTION_ARGS)
 {
 	PgaSession *s = named_session(fcinfo);
+	AsyncState *st;
 	pgw_conn   *proto;
 
 	if (s->async == NULL || s->conn == NULL)
 		PG_RETURN_BOOL(false);
-	PgaConnReceive(s->conn);
+	st = (AsyncState *) s->async->owner;
+	proto = PgaConnProto(s->conn);
+	/* all read since send() is the answer, still unread: past the cap, wait */
+	if (st == NULL || proto == NULL ||
+		pgw_conn_get_stats(proto)->bytes_in - st->bytes_in_at_send < PGA_ASYNC_PEEK_MAX)
+		PgaConnReceive(s->conn);
 	if (PgaConnGetPhase(s->conn) != PGA_PHASE_READY)
 		PG_RETURN_BOOL(false);	/* result() will report what happened */
 	proto = PgaConnProto(s->conn);

@@ -36,8 +36,6 @@
  */
 #include "postgres.h"
 
-#include <limits.h>
-
 #include "commands/progress.h"
 #include "common/pg_prng.h"
 #include "fmgr.h"
@@ -69,6 +67,8 @@ PG_FUNCTION_INFO_V1(pgasync_copy);
 #define COPY_LOW_WATER			(1024 * 1024)
 /* How often to look at the unsent output while a source is paused */
 #define COPY_PAUSE_POLL_MS		2
+/* Events of a source taken in a row before looking at the others */
+#define COPY_SOURCE_BATCH		1024
 /* Progress is reported every this many CopyData messages */
 #define COPY_PROGRESS_EVERY		4096
 /* Cancel and drain on failure */
@@ -123,7 +123,7 @@ typedef struct CopyConn
 	int			ncomplete;		/* CommandCompletes of the request so far */
 	char	   *tag;			/* last command tag of a finishing request */
 	PgaRemoteError *error;		/* error of a finishing request */
-	bool		failed;			/* finishing request failed or was lost */
+	bool		lost;			/* connection lost during a finishing request */
 } CopyConn;
 
 /* Where a stream's destination transaction stands */
@@ -695,7 +695,7 @@ copy_send_query(CopyConn *cc, CopyReq req, const char *sql)
 	cc->ncomplete = 0;
 	cc->tag = NULL;
 	cc->error = NULL;
-	cc->failed = false;
+	cc->lost = false;
 }
 
 /* ----------------------------------------------------------------
@@ -1198,6 +1198,12 @@ copy_send_chunk(CopyState *cs, CopyStream *st, const char *data, int len)
 {
 	if (!pgw_conn_copy_data(PgaConnProto(st->dst->conn), data, (uint32) len))
 		copy_send_failed(st->dst);
+
+	/*
+	 * Send what the socket takes now, without waiting (a deadline in the
+	 * past): the destination should not wait for the source to pause.
+	 */
+	(void) PgaConnFlush(st->dst->conn, 1);
 	if (!st->backpressure && PgaConnPendingOutput(st->dst->conn) > COPY_HIGH_WATER)
 	{
 		st->backpressure = true;
@@ -1281,7 +1287,7 @@ copy_stream_copied(CopyState *cs, CopyStream *st)
 		st->dst_rows > st->src_rows)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("pgasync.copy row counts do not agree"),
+				 errmsg("row counts of the source and the destination of pgasync.copy do not agree"),
 				 errdetail("Source server %s sent " INT64_FORMAT " rows, destination server %s took " INT64_FORMAT "; nothing of this stream was committed.",
 						   st->src->label, st->src_rows, st->dst->label, st->dst_rows)));
 	cs->src_rows += st->src_rows;
@@ -1506,9 +1512,10 @@ copy_kick(CopyState *cs)
  */
 
 /*
- * Wait (interrupts held by the caller, never raising) until no
- * destination has a finishing request of kind req in flight, or deadline.
- * Each answer sets the connection's tag, error and failed.
+ * Wait (never raising; interrupts are held by the caller) until no
+ * destination has a finishing request in flight, or until deadline.  Each
+ * answer sets the connection's tag or error; a connection that breaks is
+ * marked lost: what became of its request is unknown.
  */
 static void
 copy_wait_finish(CopyState *cs, TimestampTz deadline)
@@ -1529,7 +1536,7 @@ copy_wait_finish(CopyState *cs, TimestampTz deadline)
 			{
 				if (PgaConnGetPhase(d->conn) == PGA_PHASE_BROKEN)
 				{
-					d->failed = true;
+					d->lost = true;
 					d->req = REQ_NONE;
 				}
 				else
@@ -1552,10 +1559,14 @@ copy_wait_finish(CopyState *cs, TimestampTz deadline)
 			case PGW_EV_ERROR:
 				if (cc->error == NULL)
 					cc->error = PgaRemoteErrorCopy(&ev.msg.u.error);
-				cc->failed = true;
+				if (ev.fatal)
+				{
+					cc->lost = true;
+					cc->req = REQ_NONE;
+				}
 				break;
 			case PGA_EV_BROKEN:
-				cc->failed = true;
+				cc->lost = true;
 				cc->req = REQ_NONE;
 				break;
 			case PGW_EV_READY:
@@ -1565,6 +1576,12 @@ copy_wait_finish(CopyState *cs, TimestampTz deadline)
 				break;
 		}
 	}
+}
+
+static bool
+copy_tag_is(CopyConn *cc, const char *tag)
+{
+	return cc->tag != NULL && strcmp(cc->tag, tag) == 0;
 }
 
 /* Send one finishing statement with a gid to stream st's destination. */
@@ -1581,7 +1598,7 @@ copy_send_gid(CopyStream *st, CopyReq req, const char *verb)
 	cc->req = req;
 	cc->tag = NULL;
 	cc->error = NULL;
-	cc->failed = false;
+	cc->lost = false;
 	return true;
 }
 
@@ -1603,15 +1620,12 @@ copy_rollback_prepared(CopyState *cs)
 	{
 		CopyStream *st = &cs->streams[i];
 
-		if (st->end != END_PREPARING)
-			continue;
-		if (st->dst->req != REQ_NONE)
-			continue;			/* no answer in time: unknown */
-		if (!st->dst->failed && st->dst->tag != NULL &&
-			strcmp(st->dst->tag, "PREPARE TRANSACTION") == 0)
+		if (st->end != END_PREPARING || st->dst->req != REQ_NONE || st->dst->lost)
+			continue;			/* no answer: unknown */
+		if (st->dst->error == NULL && copy_tag_is(st->dst, "PREPARE TRANSACTION"))
 			st->end = END_PREPARED;
-		else if (!st->dst->failed)
-			st->end = END_ROLLED_BACK;	/* the server rolled it back */
+		else
+			st->end = END_ROLLED_BACK;	/* failed, or rolled back */
 	}
 	for (i = 0; i < cs->nstreams; i++)
 	{
@@ -1626,10 +1640,11 @@ copy_rollback_prepared(CopyState *cs)
 	{
 		CopyStream *st = &cs->streams[i];
 
-		if (st->end == END_ROLLING_BACK && st->dst->req == REQ_NONE && !st->dst->failed)
+		if (st->end == END_ROLLING_BACK && st->dst->req == REQ_NONE &&
+			!st->dst->lost && st->dst->error == NULL)
 			st->end = END_ROLLED_BACK;
 		else if (st->end == END_ROLLING_BACK || st->end == END_PREPARED ||
-				 (st->end == END_PREPARING && (st->dst->req != REQ_NONE || st->dst->failed)))
+				 st->end == END_PREPARING)
 			ereport(WARNING,
 					(errmsg("prepared transaction \"%s\" may remain on destination server %s",
 							st->gid, st->dst->label),
@@ -1690,7 +1705,8 @@ copy_two_phase_commit(CopyState *cs)
 				copy_raise_broken(cs, cc);
 				break;
 			case PGW_EV_ERROR:
-				copy_raise_remote(cs, cc, PgaRemoteErrorCopy(&ev.msg.u.error));
+				cc->error = PgaRemoteErrorCopy(&ev.msg.u.error);
+				copy_raise_remote(cs, cc, cc->error);
 				break;
 			case PGW_EV_COMMAND_COMPLETE:
 				if (cc->req == REQ_PREPARE)
@@ -1700,7 +1716,7 @@ copy_two_phase_commit(CopyState *cs)
 				if (cc->req == REQ_PREPARE)
 				{
 					cc->req = REQ_NONE;
-					if (cc->tag == NULL || strcmp(cc->tag, "PREPARE TRANSACTION") != 0)
+					if (!copy_tag_is(cc, "PREPARE TRANSACTION"))
 					{
 						cc->stream->end = END_ROLLED_BACK;
 						ereport(ERROR,
@@ -1739,7 +1755,9 @@ copy_two_phase_commit(CopyState *cs)
 	{
 		CopyStream *st = &cs->streams[i];
 
-		if (st->end == END_COMMITTING && st->dst->req == REQ_NONE && !st->dst->failed)
+		if (st->end == END_COMMITTING && st->dst->req == REQ_NONE &&
+			!st->dst->lost && st->dst->error == NULL &&
+			copy_tag_is(st->dst, "COMMIT PREPARED"))
 		{
 			st->end = END_COMMITTED;
 			cs->ncommitted++;
@@ -1816,7 +1834,21 @@ copy_run(CopyState *cs)
 			deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), COPY_PAUSE_POLL_MS);
 		c = PgaDriverNextEvent(cs->conns, cs->nconns, &ev, deadline);
 		if (c != NULL)
-			copy_on_event(cs, (CopyConn *) PgaConnGetOwnerData(c), &ev);
+		{
+			CopyConn   *cc = (CopyConn *) PgaConnGetOwnerData(c);
+			int			k;
+
+			copy_on_event(cs, cc, &ev);
+
+			/*
+			 * A source sending data: take what it sent meanwhile straight
+			 * away, a batch at a time, rather than looking at every
+			 * connection for every row.
+			 */
+			for (k = 0; k < COPY_SOURCE_BATCH && cc->role == ROLE_SOURCE &&
+				 cc->req == REQ_COPY && PgaConnPollEvent(c, &ev); k++)
+				copy_on_event(cs, cc, &ev);
+		}
 		else if (cs->npaused == 0)
 			elog(ERROR, "pgasync.copy: no connection left to wait on");
 		if (cs->npaused > 0)

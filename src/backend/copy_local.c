@@ -177,7 +177,11 @@ typedef struct CopySource
 	bool		eof;			/* CopyDone came */
 } CopySource;
 
-/* The copy_from_remote call under way, for the data source callback */
+/*
+ * The copy_from_remote call under way, for the data source callback (a
+ * trigger of the table being loaded may start another one: each call puts
+ * back the one it found)
+ */
 static CopySource *copy_source = NULL;
 
 /* ----------------------------------------------------------------
@@ -810,6 +814,9 @@ copy_in_stream(CopyIn *ci, uint64 nrows)
 			return;
 		}
 		CHECK_FOR_INTERRUPTS();
+		/* command_timeout covers the whole call, slow local rows too */
+		if (ci->run.deadline != 0 && GetCurrentTimestamp() >= ci->run.deadline)
+			run_raise_timeout(&ci->run);
 		nrows = src->fetch(src);
 	}
 	MemoryContextDelete(rowcxt);
@@ -1583,6 +1590,7 @@ pgasync_copy_from_remote(PG_FUNCTION_ARGS)
 	char	   *query;
 	PgaSession *s;
 	CopySource	cs;
+	CopySource *save_source = copy_source;
 	CopyFromState cstate;
 	TupleDesc	tupdesc;
 	ListCell   *lc;
@@ -1704,12 +1712,12 @@ pgasync_copy_from_remote(PG_FUNCTION_ARGS)
 							   copy_source_read, attnamelist, copy_options);
 		processed = CopyFrom(cstate);
 		EndCopyFrom(cstate);
-		copy_source = NULL;
+		copy_source = save_source;
 	}
 	PG_CATCH();
 	{
 		/* the transaction abort cancels the remote COPY and drains */
-		copy_source = NULL;
+		copy_source = save_source;
 		s->batch_open = false;
 		s->batch_func = NULL;
 		PG_RE_THROW();

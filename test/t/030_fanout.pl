@@ -8,14 +8,16 @@
 #	    pools and connection strings, never a password), with parameters;
 #	  - fail fast: one target fails at once while the others sleep, the
 #	    call errors within seconds naming the failing target, and the other
-#	    remotes' queries really stop;
+#	    remotes' queries really stop, even on a remote backend too slow to
+#	    read its query before the first cancel arrives (SIGSTOP);
 #	  - a local statement_timeout cancels every remote, and the same
 #	    targets work right after on the same remote backends;
 #	  - pgasync.fanout_execute() reports one row per target (a constraint
 #	    violation, a dead port, a bad connection string, a success) and
 #	    does not fail as a whole;
 #	  - pgasync.send/is_busy/result/cancel on named connections to
-#	    different clusters, an abandoned query blocking its connection, a
+#	    different clusters, a big result that waits in the socket while
+#	    is_busy() is polled, an abandoned query blocking its connection, a
 #	    query outliving an unrelated error, and one canceled by the abort
 #	    of the transaction that sent it;
 #	  - 64 targets in one call; a fan-out wider than
@@ -541,6 +543,34 @@ is($out . $err, "p1|1|0\np2|1|0", 'statement_timeout: the pools are healthy');
 		"SELECT pgasync.fetchval('r3', 'SELECT pg_backend_pid()');\n"
 		  . "SELECT pgasync.cancel('r3')");
 	is($out . $err, "$pid\nf", 'cancel: the same connection works right after; nothing left to cancel');
+}
+
+# A big result waits in the socket: polling is_busy() does not pull it
+# into memory; cancel() drains it
+{
+	my $rss = q{(regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'), 'VmRSS:\s+(\d+) kB'))[1]::int / 1024};
+	($out, $err) = run($bg,
+		"SELECT $rss;\n"
+		  . "SELECT pgasync.send('r1', 'SELECT g, repeat(''x'', 1000) FROM generate_series(1, 100000) g');\n"
+		  . "DO \$\$ BEGIN FOR i IN 1..300 LOOP PERFORM pgasync.is_busy('r1'); PERFORM pg_sleep(0.001); END LOOP; END \$\$;\n"
+		  . "SELECT pgasync.is_busy('r1');\n"
+		  . "SELECT $rss");
+	my ($before, undef, $busy, $after) = split /\n/, $out;
+	is($err, '', 'big result: no error');
+	is($busy, 't', 'big result: busy while its rows wait');
+	ok($after - $before < 20, 'big result: polling is_busy() keeps memory bounded')
+	  or diag("RSS from $before MB to $after MB");
+	my $t0 = time;
+	($out, $err) = run($bg,
+		"SELECT pgasync.cancel('r1');\n" . "SELECT pgasync.fetchval('r1', 'SELECT 15')");
+	my $elapsed = time - $t0;
+	is($out . $err, "t\n15", 'big result: cancel() drains it, the connection works');
+	ok($elapsed < 3, 'big result: cancel() quick') or diag("took $elapsed s");
+
+	($out, $err) = run($bg,
+		"SELECT pgasync.send('r1', 'SELECT g, repeat(''x'', 1000) FROM generate_series(1, 20000) g');\n"
+		  . "SELECT count(*), sum(g), sum(length(x)) FROM pgasync.result('r1') AS t(g int, x text)");
+	is(nonempty($out) . $err, '20000|200010000|20000000', 'big result: result() reads it all');
 }
 
 # An abandoned query blocks its connection until result() or cancel()

@@ -482,6 +482,23 @@ is($dst->safe_psql('postgres', 'SELECT count(*) FROM pk'), '0',
 	'parallel, one stream fails: no rows of any stream');
 nothing_left('parallel, one stream fails', 'pk');
 
+# PREPARE TRANSACTION fails on some streams (only two slots are free): the
+# streams that got prepared are rolled back
+$dst->safe_psql('postgres', 'ALTER TABLE pk DROP CONSTRAINT pk_id_check');
+$dst->safe_psql('postgres', "BEGIN; PREPARE TRANSACTION 'dummy_$_'") for 1 .. 8;
+($out, $err) = lsql(copy_sql($S, 'pk', $D, 'pk', '{"parallel": 4}'));
+like($err, qr/maximum number of prepared transactions reached/,
+	'PREPARE fails on some streams: error');
+unlike($err, qr/WARNING/, 'PREPARE fails on some streams: no transaction left behind to warn about');
+is($dst->safe_psql('postgres', 'SELECT count(*) FROM pk'), '0',
+	'PREPARE fails on some streams: no rows');
+is( $dst->safe_psql('postgres',
+		"SELECT string_agg(gid, ',' ORDER BY gid) FROM pg_prepared_xacts"),
+	join(',', map { "dummy_$_" } 1 .. 8),
+	'PREPARE fails on some streams: the prepared streams were rolled back');
+$dst->safe_psql('postgres', "ROLLBACK PREPARED 'dummy_$_'") for 1 .. 8;
+nothing_left('PREPARE fails on some streams', 'pk');
+
 ###########################################################################
 # Atomicity: the destination fails at row 500,000 of 1,000,000
 ###########################################################################
