@@ -266,7 +266,7 @@ fast_decode(PgaFastDecode kind, const uint8 *p, int32 len, int column)
 
 PgaResultCodec *
 PgaResultCodecCreate(TupleDesc tupdesc, const pgw_field_desc *fields,
-					 int nfields, bool allow_tag, bool text_only,
+					 int nfields, bool allow_tag, const int16 *requested,
 					 const char *server,
 					 MemoryContext mcxt)
 {
@@ -325,6 +325,7 @@ PgaResultCodecCreate(TupleDesc tupdesc, const pgw_field_desc *fields,
 		HeapTuple	typtup;
 		Form_pg_type typform;
 		Oid			funcid;
+		Oid			typinput;
 
 		/* skip dropped local columns: they are NULL in every row */
 		while (TupleDescAttr(tupdesc, attnum)->attisdropped)
@@ -341,11 +342,13 @@ PgaResultCodecCreate(TupleDesc tupdesc, const pgw_field_desc *fields,
 			elog(ERROR, "cache lookup failed for type %u", attr->atttypid);
 		typform = (Form_pg_type) GETSTRUCT(typtup);
 
-		col->binary = (!text_only &&
-					   col->remote_type == col->local_type &&
-					   PgaTypeIsBuiltin(col->local_type) &&
-					   OidIsValid(typform->typreceive) &&
-					   strings_ok);
+		if (requested != NULL)
+			col->binary = (requested[i] == 1);
+		else
+			col->binary = (col->remote_type == col->local_type &&
+						   PgaTypeIsBuiltin(col->local_type) &&
+						   OidIsValid(typform->typreceive) &&
+						   strings_ok);
 		funcid = col->binary ? typform->typreceive : typform->typinput;
 		if (!OidIsValid(funcid))
 			ereport(ERROR,
@@ -353,15 +356,95 @@ PgaResultCodecCreate(TupleDesc tupdesc, const pgw_field_desc *fields,
 					 errmsg("no input function available for type %s",
 							format_type_be(attr->atttypid))));
 		col->ioparam = getTypeIOParam(typtup);
+		typinput = typform->typinput;
 		ReleaseSysCache(typtup);
 
 		fmgr_info_cxt(funcid, &col->func, mcxt);
-		col->fast = col->binary ? fast_decode_kind(col->local_type, col->local_typmod)
-			: PGA_FAST_NONE;
+		if (col->binary && col->remote_type != col->local_type &&
+			PgaTypeIsBuiltin(col->remote_type))
+		{
+			Oid			recvfn;
+			Oid			outfn;
+			bool		isvarlena;
+
+			/* binary of another built-in type: receive it, convert via text */
+			col->convert = true;
+			fmgr_info_cxt(typinput, &col->local_in, mcxt);
+			col->local_ioparam = col->ioparam;
+			getTypeBinaryInputInfo(col->remote_type, &recvfn, &col->ioparam);
+			fmgr_info_cxt(recvfn, &col->func, mcxt);
+			getTypeOutputInfo(col->remote_type, &outfn, &isvarlena);
+			fmgr_info_cxt(outfn, &col->remote_out, mcxt);
+		}
+		col->fast = (col->binary && !col->convert) ?
+			fast_decode_kind(col->local_type, col->local_typmod) : PGA_FAST_NONE;
 		codec->formats[i] = col->binary ? 1 : 0;
 	}
 
 	return codec;
+}
+
+/* Can binary of this local type be requested before the remote type is known? */
+static bool
+type_safe_for_guess(Oid typid)
+{
+	char		category;
+	bool		preferred;
+	Oid			elem;
+
+	if (!PgaTypeIsBuiltin(typid))
+		return false;
+	if (typid == UUIDOID || typid == BYTEAOID)
+		return true;
+	get_type_category_preferred(typid, &category, &preferred);
+	switch (category)
+	{
+		case TYPCATEGORY_NUMERIC:
+		case TYPCATEGORY_BOOLEAN:
+		case TYPCATEGORY_DATETIME:
+		case TYPCATEGORY_TIMESPAN:
+		case TYPCATEGORY_NETWORK:
+		case TYPCATEGORY_BITSTRING:
+			return !(typid == REGPROCOID || typid == REGPROCEDUREOID ||
+					 typid == REGOPEROID || typid == REGOPERATOROID ||
+					 typid == REGCLASSOID || typid == REGTYPEOID ||
+					 typid == REGCONFIGOID || typid == REGDICTIONARYOID ||
+					 typid == REGNAMESPACEOID || typid == REGROLEOID ||
+					 typid == REGCOLLATIONOID || typid == OIDOID);
+		case TYPCATEGORY_ARRAY:
+			elem = get_element_type(typid);
+			return OidIsValid(elem) && elem != typid && type_safe_for_guess(elem);
+		default:
+			return false;
+	}
+}
+
+int16 *
+PgaResultFormatsGuess(TupleDesc tupdesc, int *n)
+{
+	int16	   *formats = palloc0(sizeof(int16) * Max(tupdesc->natts, 1));
+	bool		strings_ok = binary_strings_ok();
+	int			i;
+
+	*n = 0;
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
+		Oid			recvfn;
+		Oid			ioparam;
+
+		if (attr->attisdropped)
+			continue;
+		formats[*n] = 0;
+		if (strings_ok && type_safe_for_guess(attr->atttypid))
+		{
+			getTypeBinaryInputInfo(attr->atttypid, &recvfn, &ioparam);
+			if (OidIsValid(recvfn))
+				formats[*n] = 1;
+		}
+		(*n)++;
+	}
+	return formats;
 }
 
 bool
@@ -438,9 +521,20 @@ PgaDecodeRow(PgaResultCodec *codec, const pgw_value *columns, int ncolumns,
 			resetStringInfo(buf);
 			appendBinaryStringInfo(buf, (const char *) value->data,
 								   value->len);
-			values[attnum] = ReceiveFunctionCall(&col->func, buf,
-												 col->ioparam,
-												 col->local_typmod);
+			if (col->convert)
+			{
+				Datum		remote = ReceiveFunctionCall(&col->func, buf,
+														 col->ioparam, -1);
+
+				values[attnum] = InputFunctionCall(&col->local_in,
+												   OutputFunctionCall(&col->remote_out, remote),
+												   col->local_ioparam,
+												   col->local_typmod);
+			}
+			else
+				values[attnum] = ReceiveFunctionCall(&col->func, buf,
+													 col->ioparam,
+													 col->local_typmod);
 			if (buf->cursor != buf->len)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),

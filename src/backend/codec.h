@@ -54,6 +54,15 @@ typedef struct PgaColumnCodec
 	PgaFastDecode fast;			/* binary decoding without typreceive */
 	FmgrInfo	func;			/* receive (binary) or input (text) function */
 	Oid			ioparam;
+	/*
+	 * Binary requested before the remote type was known, and it turned out
+	 * to be another built-in type: func/ioparam receive the remote type,
+	 * whose output function then feeds the local input function.
+	 */
+	bool		convert;
+	FmgrInfo	remote_out;
+	FmgrInfo	local_in;
+	Oid			local_ioparam;
 } PgaColumnCodec;
 
 typedef struct PgaResultCodec
@@ -77,17 +86,27 @@ typedef struct PgaResultCodec
  * error naming the server.  The remote types come from a statement
  * Describe (fields[i].type_oid); formats[] then holds the result formats to
  * request in Bind: binary where the remote type equals the local one, is
- * built-in and has a receive function; text otherwise, and for every
- * column when text_only (formats chosen before the remote types were
- * known).  Everything is
+ * built-in and has a receive function; text otherwise.  When requested is
+ * given, the formats were already chosen (before the remote types were
+ * known) and the plan decodes what was asked for.  Everything is
  * allocated in mcxt.
  */
 extern PgaResultCodec *PgaResultCodecCreate(TupleDesc tupdesc,
 											const pgw_field_desc *fields,
 											int nfields, bool allow_tag,
-											bool text_only,
+											const int16 *requested,
 											const char *server,
 											MemoryContext mcxt);
+
+/*
+ * Result formats to request before the remote column types are known (a
+ * statement-cache miss, whose Bind goes out with its Parse): binary for
+ * local column types that are built-in, have a receive function and whose
+ * binary form cannot be mistaken for another type's (numbers, booleans,
+ * date/time, network, bit strings, uuid, bytea, and arrays of these);
+ * text for the rest.  One code per live column of tupdesc; *n is set.
+ */
+extern int16 *PgaResultFormatsGuess(TupleDesc tupdesc, int *n);
 
 /*
  * Can the codec still be used?  Its choice of binary formats depends on the

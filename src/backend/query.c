@@ -99,18 +99,28 @@ live_columns(TupleDesc tupdesc)
 	return n;
 }
 
+/* Format codes asking for text in every column of tupdesc. */
+static const int16 *
+all_text(PgaQueryRun *run, TupleDesc tupdesc)
+{
+	return MemoryContextAllocZero(run->callcxt, sizeof(int16) * Max(tupdesc->natts, 1));
+}
+
 /*
  * The decoding plan for st and the local row type, cached on st.  With
- * text_only (the first execution, before the remote types were known when
- * the formats were chosen) the plan is not cached.
+ * requested (the formats of a request sent before the remote types were
+ * known: a cache miss, or pgasync.send) the plan decodes what was asked
+ * for and is not cached.
  */
 static PgaResultCodec *
 statement_codec(PgaQueryRun *run, PgaStatement *st, TupleDesc tupdesc,
-				bool text_only)
+				const int16 *requested)
 {
 	MemoryContext cxt;
 	MemoryContext old;
 	PgaResultCodec *codec;
+
+	bool		text_only = (requested != NULL);
 
 	if (!text_only && st->codec != NULL && st->codec_desc != NULL &&
 		st->codec_tagged == run->allow_tag &&
@@ -127,7 +137,7 @@ statement_codec(PgaQueryRun *run, PgaStatement *st, TupleDesc tupdesc,
 								"pgasync codec", ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	codec = PgaResultCodecCreate(tupdesc, st->fields, st->nfields, run->allow_tag,
-								 text_only, run->session->label, cxt);
+								 requested, run->session->label, cxt);
 	if (!text_only)
 	{
 		st->codec = codec;
@@ -212,6 +222,24 @@ error_is_missing_statement(const PgaRemoteError *err, const PgaStatement *st)
 }
 
 /*
+ * Did the server refuse the Bind of a cache miss because the result
+ * formats guessed before the remote types were known do not fit the
+ * result's column count?  Nothing ran: the run can be sent again, as a
+ * cache hit whose row type check then reports the difference.
+ */
+static bool
+error_is_bind_format_count(PgaQueryRun *run)
+{
+	const PgaRemoteError *err = run->error;
+
+	return run->requested != NULL && run->parsed &&
+		err->sqlstate != NULL && strcmp(err->sqlstate, "08P01") == 0 &&
+		err->routine != NULL &&
+		(strcmp(err->routine, "PortalSetResultFormat") == 0 ||
+		 strcmp(err->routine, "exec_bind_message") == 0);
+}
+
+/*
  * Errors about prepared statements that pgasync made itself (the message
  * names the run's statement) point to a pooler in transaction mode, which
  * moves sessions between server connections: say what to do about it.
@@ -259,7 +287,7 @@ queue_execute(PgaQueryRun *run, PgaStatement *st, bool miss, PgaParams *params)
 	{
 		if (!result_fits(run, st, run->tupdesc))
 			return NULL;
-		codec = statement_codec(run, st, run->tupdesc, false);
+		codec = statement_codec(run, st, run->tupdesc, NULL);
 	}
 	PgaSessionBeforeRequest(run->session);
 	run->in_remote_xact = pgw_conn_tx_status(proto) != 'I' ||
@@ -279,9 +307,24 @@ queue_execute(PgaQueryRun *run, PgaStatement *st, bool miss, PgaParams *params)
 								 params->values[i] ? params->lengths[i] : -1))
 			send_failed(run);
 	}
+	run->requested = NULL;
 	if (codec != NULL)
 	{
 		if (!pgw_conn_bind_end(proto, (uint16_t) codec->nremote, codec->formats))
+			send_failed(run);
+	}
+	else if (miss && run->tupdesc != NULL && !run->allow_tag && run->retries == 0)
+	{
+		int			n;
+
+		/*
+		 * The remote column types are not known yet: ask for binary where
+		 * the local type makes that safe.  Should the column count differ,
+		 * the server refuses the Bind before running anything, and the run
+		 * is sent again as a cache hit (see PgaQueryRunFinish).
+		 */
+		run->requested = PgaResultFormatsGuess(run->tupdesc, &n);
+		if (!pgw_conn_bind_end(proto, (uint16_t) n, run->requested))
 			send_failed(run);
 	}
 	else if (!pgw_conn_bind_end(proto, 1, &text_format))
@@ -412,7 +455,9 @@ PgaQueryRunOnEvent(PgaQueryRun *run, pgw_event *ev)
 				st->fields = copy_fields(ev->msg.u.row_description.fields, st->nfields);
 				MemoryContextSwitchTo(old);
 				if (run->tupdesc != NULL && result_fits(run, st, run->tupdesc))
-					run->codec = statement_codec(run, st, run->tupdesc, true);
+					run->codec = statement_codec(run, st, run->tupdesc,
+												 run->requested ? run->requested :
+												 all_text(run, run->tupdesc));
 			}
 			break;
 		case PGW_EV_NO_DATA:
@@ -493,7 +538,8 @@ PgaQueryRunFinish(PgaQueryRun *run, bool raise_errors)
 		if (!run->parsed || stale ||
 			(!run->error_in_preamble && error_is_missing_statement(run->error, st)))
 			PgaStatementForget(s, st);
-		if (stale && !run->in_remote_xact && !run->error_in_preamble &&
+		if ((stale || error_is_bind_format_count(run)) &&
+			!run->in_remote_xact && !run->error_in_preamble &&
 			run->retries == 0 && run->rows == 0)
 		{
 			run->retries++;
@@ -585,7 +631,7 @@ PgaQueryRunSetRowType(PgaQueryRun *run, TupleDesc tupdesc)
 		return;					/* the row description is still to come */
 	if (!result_fits(run, run->statement, tupdesc))
 		return;					/* reported when the request is over */
-	run->codec = statement_codec(run, run->statement, tupdesc, true);
+	run->codec = statement_codec(run, run->statement, tupdesc, all_text(run, tupdesc));
 }
 
 /* Start a simple-protocol run: queue the preamble and the Query, send. */

@@ -53,6 +53,7 @@ struct PgaQueryRun
 	bool		miss;			/* statement was not cached */
 	bool		parsed;			/* ... and ParseComplete arrived */
 	PgaResultCodec *codec;
+	int16	   *requested;		/* result formats guessed for a cache miss */
 	MemoryContext rowcxt;
 	bool		done;			/* ReadyForQuery of request_id arrived */
 	bool		simple;			/* simple query protocol */
