@@ -177,6 +177,8 @@ CASES=(
 	"executemany executemany_pgasync_bind"
 	"executemany executemany_fdw"
 	"executemany executemany_asyncpg"
+	"executemany executemany_pgasync_table"
+	"executemany executemany_fdw_table"
 	"copy_local copy_local_to_pgasync"
 	"copy_local copy_local_to_fdw"
 	"copy_local copy_local_from_pgasync"
@@ -224,6 +226,7 @@ TARGETS=(
 	"executemany_pgasync executemany_fdw 0.2 ${MANY_LABEL}-row insert: executemany vs postgres_fdw (batch_size 1000)"
 	"executemany_pgasync executemany_asyncpg - ${MANY_LABEL}-row insert: executemany vs asyncpg executemany"
 	"executemany_pgasync executemany_pgasync_bind - ${MANY_LABEL}-row insert: executemany, COPY path vs Bind/Execute per row"
+	"executemany_pgasync_table executemany_fdw_table - ${MANY_LABEL} rows of a local table: executemany vs postgres_fdw (batch_size 1000)"
 	"copy_local_to_pgasync copy_local_to_fdw 0.2 ${ROWS_LABEL} rows local->remote: copy_to_remote vs postgres_fdw (batch_size 1000)"
 	"copy_local_from_pgasync copy_local_from_dblink - ${ROWS_LABEL} rows remote->local: copy_from_remote vs INSERT ... dblink()"
 	"copy_local_from_pgasync copy_local_from_fdw - ${ROWS_LABEL} rows remote->local: copy_from_remote vs INSERT ... postgres_fdw (100)"
@@ -766,6 +769,24 @@ case_executemany_asyncpg()
 	CASE_REMOTE_CPU=no	# its connection does not exist yet
 }
 
+# The rows read from a local table (lm, the same $MANY rows) instead of
+# generated: what is left is the cost of moving them.
+case_executemany_pgasync_table()
+{
+	case_executemany_pgasync
+	CASE_LABEL="pgasync.executemany, rows of a local table"
+	CASE_WARM="SELECT pgasync.executemany('b', '$MANY_INSERT', 'SELECT * FROM lm LIMIT 1000'); $MANY_TRUNCATE"
+	CASE_BODY="SELECT pgasync.executemany('b', '$MANY_INSERT', 'SELECT * FROM lm');"
+}
+
+case_executemany_fdw_table()
+{
+	case_executemany_fdw
+	CASE_LABEL="postgres_fdw INSERT, rows of a local table"
+	CASE_WARM="INSERT INTO ft2 SELECT * FROM lm LIMIT 1000; $MANY_TRUNCATE"
+	CASE_BODY="INSERT INTO ft2 SELECT * FROM lm;"
+}
+
 # Group "copy_local": $ROWS rows between a local table and a remote one.
 # Local to remote: the local table lt (t's rows) into the remote's t2,
 # which is truncated (untimed) before each measurement and after its
@@ -1218,6 +1239,15 @@ CREATE FOREIGN TABLE ft2 (id bigint, val text, amount numeric(12,2), ts timestam
 	SERVER remote OPTIONS (table_name 't2', batch_size '1000');
 EOF
 	echo "local: pgasync $(bench_psql local -At -c 'SELECT pgasync.version()'), dblink, postgres_fdw (ft, ft_fs10k)"
+
+	# group executemany: its rows in a local table
+	case " ${SELECTED[*]} " in
+		*" executemany_"*"_table "*)
+			bench_psql local \
+				-c "CREATE TABLE lm (id bigint, val text, amount numeric, ts timestamptz)" \
+				-c "INSERT INTO lm $(many_rows "$MANY")" -c "VACUUM ANALYZE lm" || return 1
+			;;
+	esac
 
 	# group copy_local: t's rows in a local table, and an empty one
 	case " ${SELECTED[*]} " in

@@ -135,6 +135,33 @@ PgaConnectionInit(void)
  * ----------------------------------------------------------------
  */
 
+/*
+ * Session keys: "n:<name>" for named connections, "s:<server>:<user>" for
+ * pgasync_fdw servers, "d:<user>:<hash>" for connection strings.
+ */
+#define SESSION_KEY_LEN 256
+
+static void
+named_key(char *key, const char *name)
+{
+	snprintf(key, SESSION_KEY_LEN, "n:%s", name);
+}
+
+static void
+server_key(char *key, Oid serverid)
+{
+	snprintf(key, SESSION_KEY_LEN, "s:%u:%u", serverid, GetUserId());
+}
+
+static void
+dsn_key(char *key, const char *conninfo)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) conninfo,
+										strlen(conninfo), 0);
+
+	snprintf(key, SESSION_KEY_LEN, "d:%u:%016llx", GetUserId(), (unsigned long long) h);
+}
+
 static bool
 looks_like_dsn(const char *s)
 {
@@ -358,7 +385,7 @@ PgaSessionWaitConnected(PgaSession **sessions, int n)
 PgaSession *
 PgaSessionGetNoWait(const char *target)
 {
-	char		key[256];
+	char		key[SESSION_KEY_LEN];
 	PgaSession *s;
 	ForeignServer *server;
 
@@ -370,7 +397,7 @@ PgaSessionGetNoWait(const char *target)
 	/* 1. a named connection */
 	if (strlen(target) < NAMEDATALEN)
 	{
-		snprintf(key, sizeof(key), "n:%s", target);
+		named_key(key, target);
 		s = hash_search(pga_sessions, key, HASH_FIND, NULL);
 		if (s != NULL)
 		{
@@ -392,7 +419,7 @@ PgaSessionGetNoWait(const char *target)
 	/* 2. a pgasync_fdw foreign server */
 	if (!looks_like_dsn(target) && (server = find_pgasync_server(target)) != NULL)
 	{
-		snprintf(key, sizeof(key), "s:%u:%u", server->serverid, GetUserId());
+		server_key(key, server->serverid);
 		s = hash_search(pga_sessions, key, HASH_FIND, NULL);
 		if (s == NULL)
 		{
@@ -421,10 +448,7 @@ PgaSessionGetNoWait(const char *target)
 	/* 3. a connection string */
 	if (looks_like_dsn(target))
 	{
-		uint64		h = hash_bytes_extended((const unsigned char *) target,
-											strlen(target), 0);
-
-		snprintf(key, sizeof(key), "d:%u:%016llx", GetUserId(), (unsigned long long) h);
+		dsn_key(key, target);
 		s = hash_search(pga_sessions, key, HASH_FIND, NULL);
 		if (s != NULL && strcmp(s->conninfo, target) != 0)
 			ereport(ERROR,
@@ -471,7 +495,7 @@ PgaSessionsToOpen(char **targets, int n)
 
 	for (i = 0; i < n; i++)
 	{
-		char		key[256];
+		char		key[SESSION_KEY_LEN];
 		PgaSession *s = NULL;
 		ForeignServer *server;
 
@@ -479,21 +503,18 @@ PgaSessionsToOpen(char **targets, int n)
 			continue;
 		if (strlen(targets[i]) < NAMEDATALEN)
 		{
-			snprintf(key, sizeof(key), "n:%s", targets[i]);
+			named_key(key, targets[i]);
 			s = hash_search(pga_sessions, key, HASH_FIND, NULL);
 		}
 		if (s == NULL && !looks_like_dsn(targets[i]) &&
 			(server = find_pgasync_server(targets[i])) != NULL)
 		{
-			snprintf(key, sizeof(key), "s:%u:%u", server->serverid, GetUserId());
+			server_key(key, server->serverid);
 			s = hash_search(pga_sessions, key, HASH_FIND, NULL);
 		}
 		if (s == NULL && looks_like_dsn(targets[i]))
 		{
-			uint64		h = hash_bytes_extended((const unsigned char *) targets[i],
-												strlen(targets[i]), 0);
-
-			snprintf(key, sizeof(key), "d:%u:%016llx", GetUserId(), (unsigned long long) h);
+			dsn_key(key, targets[i]);
 			s = hash_search(pga_sessions, key, HASH_FIND, NULL);
 		}
 		if (s == NULL || s->conn == NULL || PgaConnGetPhase(s->conn) == PGA_PHASE_BROKEN)
@@ -512,7 +533,7 @@ PgaSessionsToOpen(char **targets, int n)
 void
 PgaResolveTarget(const char *target, PgaTarget *out, char **label)
 {
-	char		key[256];
+	char		key[SESSION_KEY_LEN];
 	PgaSession *s = NULL;
 	ForeignServer *server;
 
@@ -523,7 +544,7 @@ PgaResolveTarget(const char *target, PgaTarget *out, char **label)
 	memset(out, 0, sizeof(*out));
 	if (strlen(target) < NAMEDATALEN)
 	{
-		snprintf(key, sizeof(key), "n:%s", target);
+		named_key(key, target);
 		s = hash_search(pga_sessions, key, HASH_FIND, NULL);
 	}
 	if (s != NULL)
@@ -863,9 +884,9 @@ PgaSessionDestroy(PgaSession *s)
 bool
 PgaSessionNamedExists(const char *name)
 {
-	char		key[256];
+	char		key[SESSION_KEY_LEN];
 
-	snprintf(key, sizeof(key), "n:%s", name);
+	named_key(key, name);
 	return hash_search(pga_sessions, key, HASH_FIND, NULL) != NULL;
 }
 
@@ -885,7 +906,7 @@ pgasync_connect(PG_FUNCTION_ARGS)
 	char	   *name;
 	char	   *dsn;
 	Jsonb	   *options;
-	char		key[256];
+	char		key[SESSION_KEY_LEN];
 	PgaSession *s;
 	PgaTarget	probe;
 	ForeignServer *server = NULL;
@@ -904,7 +925,7 @@ pgasync_connect(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid pgasync connection name \"%s\"", name),
 				 errdetail("Names must be between 1 and %d bytes long.", NAMEDATALEN - 1)));
-	snprintf(key, sizeof(key), "n:%s", name);
+	named_key(key, name);
 	if (hash_search(pga_sessions, key, HASH_FIND, NULL) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -960,15 +981,15 @@ Datum
 pgasync_disconnect(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char		key[256];
+	char		key[SESSION_KEY_LEN];
 	PgaSession *s;
 	ForeignServer *server;
 
-	snprintf(key, sizeof(key), "n:%s", name);
+	named_key(key, name);
 	s = hash_search(pga_sessions, key, HASH_FIND, NULL);
 	if (s == NULL && (server = find_pgasync_server(name)) != NULL)
 	{
-		snprintf(key, sizeof(key), "s:%u:%u", server->serverid, GetUserId());
+		server_key(key, server->serverid);
 		s = hash_search(pga_sessions, key, HASH_FIND, NULL);
 	}
 	if (s == NULL)

@@ -52,7 +52,6 @@
 #include "common/keywords.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
-#include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -73,7 +72,6 @@
 #include "codec.h"
 #include "connection.h"
 #include "copy_local.h"
-#include "pgasync.h"
 #include "remote_error.h"
 
 PG_FUNCTION_INFO_V1(pgasync_copy_to_remote);
