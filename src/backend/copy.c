@@ -47,7 +47,6 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/numeric.h"
 #include "utils/regproc.h"
 #include "utils/timestamp.h"
 
@@ -261,159 +260,54 @@ copy_arg_text(FunctionCallInfo fcinfo, int i, const char *what)
 	return text_to_cstring(PG_GETARG_TEXT_PP(i));
 }
 
-static const char *
-jsonb_type_name(const JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvNull:
-			return "null";
-		case jbvString:
-			return "string";
-		case jbvNumeric:
-			return "number";
-		case jbvBool:
-			return "boolean";
-		case jbvBinary:
-			return JsonContainerIsArray(v->val.binary.data) ? "array" : "object";
-		default:
-			return "value";
-	}
-}
-
+/* One option of pgasync.copy(); arg is the CopyOptions to set. */
 static void
-copy_option_type_error(const char *key, const JsonbValue *v, const char *want)
+copy_option(const char *key, JsonbValue *value, void *arg)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("pgasync.copy option \"%s\" must be %s, not %s",
-					key, want, jsonb_type_name(v))));
-}
+	CopyOptions *opts = (CopyOptions *) arg;
+	const char *whose = "pgasync.copy";
 
-static bool
-copy_option_bool(const char *key, const JsonbValue *v)
-{
-	if (v->type != jbvBool)
-		copy_option_type_error(key, v, "a boolean");
-	return v->val.boolean;
-}
-
-static char *
-copy_option_string(const char *key, const JsonbValue *v)
-{
-	if (v->type != jbvString)
-		copy_option_type_error(key, v, "a string");
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
-static List *
-copy_option_columns(const char *key, const JsonbValue *v)
-{
-	JsonbIterator *it;
-	JsonbIteratorToken r;
-	JsonbValue	e;
-	List	   *names = NIL;
-
-	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
-		copy_option_type_error(key, v, "an array of column names");
-	it = JsonbIteratorInit(v->val.binary.data);
-	while ((r = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	if (strcmp(key, "columns") == 0)
+		opts->columns = PgaJsonbOptionStringList(key, value, whose,
+												 "an array of column names",
+												 false);
+	else if (strcmp(key, "format") == 0)
 	{
-		if (r != WJB_ELEM)
-			continue;
-		if (e.type != jbvString || e.val.string.len == 0)
+		char	   *f = PgaJsonbOptionString(key, value, whose, false);
+
+		if (pg_strcasecmp(f, "text") == 0)
+			opts->text = true;
+		else if (pg_strcasecmp(f, "binary") == 0)
+			opts->text = false;
+		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("pgasync.copy option \"%s\" must be an array of column names",
-							key)));
-		names = lappend(names, pnstrdup(e.val.string.val, e.val.string.len));
+					 errmsg("pgasync.copy format \"%s\" not recognized", f),
+					 errhint("Valid formats are \"binary\" and \"text\".")));
 	}
-	if (names == NIL)
+	else if (strcmp(key, "truncate") == 0)
+		opts->truncate = PgaJsonbOptionBool(key, value, whose);
+	else if (strcmp(key, "where") == 0)
+		opts->where = PgaJsonbOptionString(key, value, whose, false);
+	else if (strcmp(key, "parallel") == 0)
+		opts->parallel = PgaJsonbOptionInt(key, value, whose,
+										   1, COPY_MAX_PARALLEL);
+	else if (strcmp(key, "atomic") == 0)
+		opts->atomic = PgaJsonbOptionBool(key, value, whose);
+	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("pgasync.copy option \"%s\" must not be empty", key)));
-	return names;
-}
-
-static int
-copy_option_parallel(const char *key, const JsonbValue *v)
-{
-	Datum		d;
-	int64		n;
-
-	if (v->type != jbvNumeric)
-		copy_option_type_error(key, v, "an integer");
-	d = DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric));
-	n = DatumGetInt64(d);
-	if (DatumGetBool(DirectFunctionCall2(numeric_ne, NumericGetDatum(v->val.numeric),
-										 DirectFunctionCall1(int8_numeric, Int64GetDatum(n)))))
-		copy_option_type_error(key, v, "an integer");
-	if (n < 1 || n > COPY_MAX_PARALLEL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("pgasync.copy option \"%s\" must be between 1 and %d",
-						key, COPY_MAX_PARALLEL)));
-	return (int) n;
+				 errmsg("unrecognized pgasync.copy option \"%s\"", key),
+				 errhint("Valid options are: atomic, columns, format, parallel, truncate, where.")));
 }
 
 static void
 copy_parse_options(Jsonb *json, CopyOptions *opts)
 {
-	JsonbIterator *it;
-	JsonbIteratorToken r;
-	JsonbValue	v;
-
 	memset(opts, 0, sizeof(*opts));
 	opts->parallel = 1;
 	opts->atomic = true;
-	if (json == NULL)
-		return;
-	if (!JB_ROOT_IS_OBJECT(json))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("pgasync.copy options must be a JSON object")));
-
-	it = JsonbIteratorInit(&json->root);
-	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		char	   *key;
-
-		if (r != WJB_KEY)
-			continue;
-		key = pnstrdup(v.val.string.val, v.val.string.len);
-		r = JsonbIteratorNext(&it, &v, true);
-		Assert(r == WJB_VALUE);
-
-		if (strcmp(key, "columns") == 0)
-			opts->columns = copy_option_columns(key, &v);
-		else if (strcmp(key, "format") == 0)
-		{
-			char	   *f = copy_option_string(key, &v);
-
-			if (pg_strcasecmp(f, "text") == 0)
-				opts->text = true;
-			else if (pg_strcasecmp(f, "binary") == 0)
-				opts->text = false;
-			else
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("pgasync.copy format \"%s\" not recognized", f),
-						 errhint("Valid formats are \"binary\" and \"text\".")));
-		}
-		else if (strcmp(key, "truncate") == 0)
-			opts->truncate = copy_option_bool(key, &v);
-		else if (strcmp(key, "where") == 0)
-			opts->where = copy_option_string(key, &v);
-		else if (strcmp(key, "parallel") == 0)
-			opts->parallel = copy_option_parallel(key, &v);
-		else if (strcmp(key, "atomic") == 0)
-			opts->atomic = copy_option_bool(key, &v);
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unrecognized pgasync.copy option \"%s\"", key),
-					 errhint("Valid options are: atomic, columns, format, parallel, truncate, where.")));
-	}
+	PgaJsonbForEachOption(json, "pgasync.copy options", copy_option, opts);
 }
 
 static bool

@@ -518,12 +518,51 @@ trim_query(const char *query)
 	return q;
 }
 
-static void
-bad_option(const char *func, const char *key, const char *expected)
+/* What parse_options() passes to local_copy_option() */
+typedef struct LocalCopyOptionsState
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("option \"%s\" of %s must be %s", key, func, expected)));
+	const char *func;
+	bool		allow_truncate;
+	CopyOptions *opts;
+} LocalCopyOptionsState;
+
+/* One option of func */
+static void
+local_copy_option(const char *key, JsonbValue *value, void *arg)
+{
+	LocalCopyOptionsState *state = (LocalCopyOptionsState *) arg;
+	CopyOptions *opts = state->opts;
+	const char *whose = state->func;
+
+	if (strcmp(key, "columns") == 0)
+		opts->columns = PgaJsonbOptionStringList(key, value, whose,
+												 "an array of column names",
+												 true);
+	else if (strcmp(key, "format") == 0)
+	{
+		char	   *s;
+
+		if (value->type != jbvString && value->type != jbvNull)
+			PgaJsonbOptionError(key, whose, "\"binary\" or \"text\"");
+		s = PgaJsonbOptionString(key, value, whose, true);
+		if (s == NULL)
+			return;
+		if (pg_strcasecmp(s, "binary") == 0)
+			opts->format = COPY_FORMAT_BINARY;
+		else if (pg_strcasecmp(s, "text") == 0)
+			opts->format = COPY_FORMAT_TEXT;
+		else
+			PgaJsonbOptionError(key, whose, "\"binary\" or \"text\"");
+	}
+	else if (strcmp(key, "truncate") == 0 && state->allow_truncate)
+		opts->truncate = PgaJsonbOptionBool(key, value, whose);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized option \"%s\" of %s", key, state->func),
+				 errhint("Valid options are: %s.",
+						 state->allow_truncate ? "columns, format, truncate" :
+						 "columns, format")));
 }
 
 /*
@@ -535,88 +574,18 @@ static void
 parse_options(FunctionCallInfo fcinfo, int argno, const char *func,
 			  bool allow_truncate, CopyOptions *opts)
 {
-	Jsonb	   *json;
-	JsonbIterator *it;
-	JsonbIteratorToken r;
-	JsonbValue	v;
+	LocalCopyOptionsState state;
 
 	memset(opts, 0, sizeof(*opts));
 	opts->format = COPY_FORMAT_AUTO;
 	if (PG_ARGISNULL(argno))
 		return;
-	json = PG_GETARG_JSONB_P(argno);
-	if (!JB_ROOT_IS_OBJECT(json))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the options of %s must be a JSON object", func)));
-
-	it = JsonbIteratorInit(&json->root);
-	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		char	   *key;
-
-		if (r != WJB_KEY)
-			continue;
-		key = pnstrdup(v.val.string.val, v.val.string.len);
-		r = JsonbIteratorNext(&it, &v, true);
-		Assert(r == WJB_VALUE);
-
-		if (strcmp(key, "columns") == 0)
-		{
-			JsonbIterator *ait;
-			JsonbValue	elem;
-
-			if (v.type == jbvNull)
-				continue;
-			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
-				bad_option(func, key, "an array of column names");
-			ait = JsonbIteratorInit(v.val.binary.data);
-			while ((r = JsonbIteratorNext(&ait, &elem, true)) != WJB_DONE)
-			{
-				char	   *name;
-
-				if (r != WJB_ELEM)
-					continue;
-				if (elem.type != jbvString || elem.val.string.len == 0)
-					bad_option(func, key, "an array of column names");
-				name = pnstrdup(elem.val.string.val, elem.val.string.len);
-				if (strlen(name) != (size_t) elem.val.string.len)
-					bad_option(func, key, "an array of column names");
-				opts->columns = lappend(opts->columns, name);
-			}
-			if (opts->columns == NIL)
-				bad_option(func, key, "an array of column names");
-		}
-		else if (strcmp(key, "format") == 0)
-		{
-			char	   *s;
-
-			if (v.type == jbvNull)
-				continue;
-			if (v.type != jbvString)
-				bad_option(func, key, "\"binary\" or \"text\"");
-			s = pnstrdup(v.val.string.val, v.val.string.len);
-			if (pg_strcasecmp(s, "binary") == 0)
-				opts->format = COPY_FORMAT_BINARY;
-			else if (pg_strcasecmp(s, "text") == 0)
-				opts->format = COPY_FORMAT_TEXT;
-			else
-				bad_option(func, key, "\"binary\" or \"text\"");
-		}
-		else if (strcmp(key, "truncate") == 0 && allow_truncate)
-		{
-			if (v.type != jbvBool)
-				bad_option(func, key, "a boolean");
-			opts->truncate = v.val.boolean;
-		}
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unrecognized option \"%s\" of %s", key, func),
-					 errhint("Valid options are: %s.",
-							 allow_truncate ? "columns, format, truncate" :
-							 "columns, format")));
-	}
+	state.func = func;
+	state.allow_truncate = allow_truncate;
+	state.opts = opts;
+	PgaJsonbForEachOption(PG_GETARG_JSONB_P(argno),
+						  psprintf("the options of %s", func),
+						  local_copy_option, &state);
 }
 
 /* ----------------------------------------------------------------

@@ -23,6 +23,10 @@
  * pgasync_fdw_validator (fdw.c) when they are stored; here they are only
  * read.  Error messages never show a password.
  *
+ * The readers of options given as jsonb objects (PgaJsonbForEachOption()
+ * and PgaJsonbOption*()) live here too, for connect(), create_pool() and
+ * the copy functions alike.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -107,12 +111,11 @@ typedef enum PgaTargetSource
 #define PGA_MAX_TIMEOUT_SECONDS (INT_MAX / 1000)
 
 static int	seconds_to_ms(double seconds, const char *name);
-static int	json_seconds(const char *name, JsonbValue *v);
-static int	json_nonnegative_int(const char *name, JsonbValue *v);
 static List *json_server_settings(JsonbValue *v);
 static void check_server_setting(const char *name);
 static bool valid_setting_name(const char *name);
 static char *session_option_list(void);
+static void session_option(const char *key, JsonbValue *value, void *arg);
 static void dsn_set_or_error(pgw_dsn *dsn, pgw_dsn_key key,
 							 const char *value);
 static bool dsn_has_value(pgw_dsn *dsn, pgw_dsn_key key);
@@ -172,52 +175,161 @@ seconds_to_ms(double seconds, const char *name)
 	return (int) ms;
 }
 
-/* A timeout option of connect(): seconds, or null for none. */
-static int
-json_seconds(const char *name, JsonbValue *v)
-{
-	double		seconds;
+/* ----------------------------------------------------------------
+ * Options in jsonb objects
+ * ----------------------------------------------------------------
+ */
 
-	if (v->type == jbvNull)
-		return 0;
-	if (v->type != jbvNumeric)
+void
+PgaJsonbForEachOption(Jsonb *json, const char *what,
+					  PgaJsonbOptionCallback fn, void *arg)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken r;
+	JsonbValue	v;
+
+	if (json == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(json))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("pgasync connection option \"%s\" must be a number of seconds or null",
-						name)));
+				 errmsg("%s must be a JSON object", what)));
 
-	seconds = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
-												 NumericGetDatum(v->val.numeric)));
-	return seconds_to_ms(seconds, name);
+	it = JsonbIteratorInit(&json->root);
+	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *key;
+
+		if (r != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+
+		r = JsonbIteratorNext(&it, &v, true);
+		Assert(r == WJB_VALUE);
+		fn(key, &v, arg);
+	}
 }
 
-/* An integer option of connect(). */
-static int
-json_nonnegative_int(const char *name, JsonbValue *v)
+void
+PgaJsonbOptionError(const char *key, const char *whose, const char *expected)
 {
-	double		d;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s option \"%s\" must be %s", whose, key, expected)));
+}
 
-	if (v->type != jbvNumeric)
+bool
+PgaJsonbOptionBool(const char *key, JsonbValue *v, const char *whose)
+{
+	if (v->type != jbvBool)
+		PgaJsonbOptionError(key, whose, "a boolean");
+	return v->val.boolean;
+}
+
+char *
+PgaJsonbOptionString(const char *key, JsonbValue *v, const char *whose,
+					 bool null_ok)
+{
+	if (v->type == jbvNull && null_ok)
+		return NULL;
+	if (v->type != jbvString)
+		PgaJsonbOptionError(key, whose, "a string");
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+List *
+PgaJsonbOptionStringList(const char *key, JsonbValue *v, const char *whose,
+						 const char *expected, bool null_ok)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken r;
+	JsonbValue	elem;
+	List	   *result = NIL;
+
+	if (v->type == jbvNull && null_ok)
+		return NIL;
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		PgaJsonbOptionError(key, whose, expected);
+
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((r = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+	{
+		if (r != WJB_ELEM)
+			continue;
+		if (elem.type != jbvString || elem.val.string.len == 0 ||
+			memchr(elem.val.string.val, '\0', elem.val.string.len) != NULL)
+			PgaJsonbOptionError(key, whose, expected);
+		result = lappend(result,
+						 pnstrdup(elem.val.string.val, elem.val.string.len));
+	}
+	if (result == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("pgasync connection option \"%s\" must be a non-negative integer",
-						name)));
+				 errmsg("%s option \"%s\" must not be empty", whose, key)));
+	return result;
+}
+
+int
+PgaJsonbOptionInt(const char *key, JsonbValue *v, const char *whose,
+				  int min, int max)
+{
+	/* "at least 0" and "at least 1" have names; other ranges are spelt out */
+	bool		bounded = !(max == INT_MAX && (min == 0 || min == 1));
+	const char *expected;
+	double		d;
+
+	if (bounded)
+		expected = "an integer";
+	else if (min == 0)
+		expected = "a non-negative integer";
+	else
+		expected = "a positive integer";
+
+	if (v->type != jbvNumeric)
+		PgaJsonbOptionError(key, whose, expected);
 
 	/* every int is exact in a double; anything else fails a check below */
 	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
 										   NumericGetDatum(v->val.numeric)));
-	if (isnan(d) || d < 0 || d != floor(d))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("pgasync connection option \"%s\" must be a non-negative integer",
-						name)));
-	if (d > INT_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("pgasync connection option \"%s\" is out of range",
-						name),
-				 errdetail("The maximum is %d.", INT_MAX)));
+	if (isnan(d) || d != floor(d))
+		PgaJsonbOptionError(key, whose, expected);
+	if (bounded)
+	{
+		if (d < min || d > max)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s option \"%s\" must be between %d and %d",
+							whose, key, min, max)));
+	}
+	else
+	{
+		if (d < min)
+			PgaJsonbOptionError(key, whose, expected);
+		if (d > max)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("%s option \"%s\" is out of range", whose, key),
+					 errdetail("The maximum is %d.", max)));
+	}
 	return (int) d;
+}
+
+int
+PgaJsonbOptionSeconds(const char *key, JsonbValue *v, const char *whose,
+					  bool null_ok)
+{
+	double		seconds;
+
+	if (v->type == jbvNull && null_ok)
+		return 0;
+	if (v->type != jbvNumeric)
+		PgaJsonbOptionError(key, whose,
+							null_ok ? "a number of seconds or null" :
+							"a non-negative number of seconds");
+
+	seconds = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+												 NumericGetDatum(v->val.numeric)));
+	return seconds_to_ms(seconds, key);
 }
 
 /*
@@ -370,50 +482,44 @@ session_option_list(void)
 	return buf.data;
 }
 
+/* One option of connect(); arg is the PgaSessionOptions to set. */
+static void
+session_option(const char *key, JsonbValue *value, void *arg)
+{
+	PgaSessionOptions *opts = (PgaSessionOptions *) arg;
+	const char *whose = "pgasync connection";
+
+	if (strcmp(key, "command_timeout") == 0)
+		opts->command_timeout_ms = PgaJsonbOptionSeconds(key, value, whose,
+														 true);
+	else if (strcmp(key, "connect_timeout") == 0)
+		opts->connect_timeout_ms = PgaJsonbOptionSeconds(key, value, whose,
+														 true);
+	else if (strcmp(key, "server_settings") == 0)
+		opts->server_settings = json_server_settings(value);
+	else if (strcmp(key, "statement_cache_size") == 0)
+		opts->statement_cache_size =
+			PgaJsonbOptionInt(key, value, whose, 0, INT_MAX);
+	else if (strcmp(key, "max_cached_statement_lifetime") == 0)
+		opts->max_cached_statement_lifetime =
+			PgaJsonbOptionInt(key, value, whose, 0, INT_MAX);
+	else if (strcmp(key, "max_cacheable_statement_size") == 0)
+		opts->max_cacheable_statement_size =
+			PgaJsonbOptionInt(key, value, whose, 0, INT_MAX);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized pgasync connection option \"%s\"",
+						key),
+				 errhint("Valid options are: %s.",
+						 session_option_list())));
+}
+
 void
 PgaSessionOptionsFromJsonb(Jsonb *json, PgaSessionOptions *opts)
 {
-	JsonbIterator *it;
-	JsonbIteratorToken r;
-	JsonbValue	v;
-
-	if (!JB_ROOT_IS_OBJECT(json))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("pgasync connection options must be a JSON object")));
-
-	it = JsonbIteratorInit(&json->root);
-	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		char	   *key;
-
-		if (r != WJB_KEY)
-			continue;
-		key = pnstrdup(v.val.string.val, v.val.string.len);
-
-		r = JsonbIteratorNext(&it, &v, true);
-		Assert(r == WJB_VALUE);
-
-		if (strcmp(key, "command_timeout") == 0)
-			opts->command_timeout_ms = json_seconds(key, &v);
-		else if (strcmp(key, "connect_timeout") == 0)
-			opts->connect_timeout_ms = json_seconds(key, &v);
-		else if (strcmp(key, "server_settings") == 0)
-			opts->server_settings = json_server_settings(&v);
-		else if (strcmp(key, "statement_cache_size") == 0)
-			opts->statement_cache_size = json_nonnegative_int(key, &v);
-		else if (strcmp(key, "max_cached_statement_lifetime") == 0)
-			opts->max_cached_statement_lifetime = json_nonnegative_int(key, &v);
-		else if (strcmp(key, "max_cacheable_statement_size") == 0)
-			opts->max_cacheable_statement_size = json_nonnegative_int(key, &v);
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unrecognized pgasync connection option \"%s\"",
-							key),
-					 errhint("Valid options are: %s.",
-							 session_option_list())));
-	}
+	PgaJsonbForEachOption(json, "pgasync connection options",
+						  session_option, opts);
 }
 
 

@@ -4,7 +4,8 @@
  *	  Connection options and targets: the options of pgasync.connect(),
  *	  the options of pgasync_fdw servers and user mappings (and their
  *	  validator), and the resolution of a target (DSN literal or foreign
- *	  server) into a connection string under pgasync's security rules.
+ *	  server) into a connection string under pgasync's security rules;
+ *	  and the readers of options given as jsonb objects.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,6 +46,53 @@ typedef struct PgaTarget
 	Oid			userid;			/* local user the target was resolved for */
 	Oid			serverid;		/* foreign server, or InvalidOid */
 } PgaTarget;
+
+/*
+ * Options given as a jsonb object.  whose names the options in messages
+ * ("pgasync connection" gives 'pgasync connection option "key" must be
+ * ...'); the readers raise errors for values of the wrong type or range.
+ */
+typedef void (*PgaJsonbOptionCallback) (const char *key, JsonbValue *value,
+										void *arg);
+
+/*
+ * Call fn for each key of json with its value (a palloc'd key).  Nothing
+ * when json is NULL; an error "<what> must be a JSON object" when json is
+ * not an object.
+ */
+extern void PgaJsonbForEachOption(Jsonb *json, const char *what,
+								  PgaJsonbOptionCallback fn, void *arg);
+
+/* ERROR: <whose> option "<key>" must be <expected> */
+extern void PgaJsonbOptionError(const char *key, const char *whose,
+								const char *expected) pg_attribute_noreturn();
+
+extern bool PgaJsonbOptionBool(const char *key, JsonbValue *value,
+							   const char *whose);
+
+/* A palloc'd string; NULL for JSON null when null_ok. */
+extern char *PgaJsonbOptionString(const char *key, JsonbValue *value,
+								  const char *whose, bool null_ok);
+
+/*
+ * A non-empty array of non-empty strings, as a List of palloc'd strings;
+ * NIL for JSON null when null_ok.  expected describes the array in errors
+ * ("an array of column names").
+ */
+extern List *PgaJsonbOptionStringList(const char *key, JsonbValue *value,
+									  const char *whose, const char *expected,
+									  bool null_ok);
+
+/* An integer between min and max. */
+extern int	PgaJsonbOptionInt(const char *key, JsonbValue *value,
+							  const char *whose, int min, int max);
+
+/*
+ * A non-negative number of seconds, in milliseconds; a positive value under
+ * a millisecond becomes one millisecond.  JSON null is 0 when null_ok.
+ */
+extern int	PgaJsonbOptionSeconds(const char *key, JsonbValue *value,
+								  const char *whose, bool null_ok);
 
 /* Defaults from the pgasync.* GUCs. */
 extern void PgaSessionOptionsInit(PgaSessionOptions *opts);

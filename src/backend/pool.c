@@ -35,7 +35,6 @@
 #include "postgres.h"
 
 #include <limits.h>
-#include <math.h>
 
 #include "access/xact.h"
 #include "foreign/foreign.h"
@@ -45,7 +44,6 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "connection.h"
@@ -594,61 +592,42 @@ is_pool_option(const char *key)
 	return false;
 }
 
-static double
-json_number(const char *key, JsonbValue *v, const char *what)
-{
-	if (v->type != jbvNumeric)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("pgasync pool option \"%s\" must be %s", key, what)));
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
-											  NumericGetDatum(v->val.numeric)));
-}
-
-/* An integer option of at least min. */
-static int
-json_pool_int(const char *key, JsonbValue *v, int min)
-{
-	const char *what = min > 0 ? "a positive integer" : "a non-negative integer";
-	double		d = json_number(key, v, what);
-
-	if (isnan(d) || d < min || d != floor(d))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("pgasync pool option \"%s\" must be %s", key, what)));
-	if (d > INT_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("pgasync pool option \"%s\" is out of range", key),
-				 errdetail("The maximum is %d.", INT_MAX)));
-	return (int) d;
-}
-
-/* A number of seconds, at least 0, in milliseconds. */
-static int
-json_pool_seconds(const char *key, JsonbValue *v)
-{
-	double		d = json_number(key, v, "a non-negative number of seconds");
-
-	if (isnan(d) || d < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("pgasync pool option \"%s\" must be a non-negative number of seconds",
-						key)));
-	if (d * 1000.0 > INT_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("pgasync pool option \"%s\" is out of range", key),
-				 errdetail("The maximum is %d seconds.", INT_MAX / 1000)));
-	if (d > 0 && d * 1000.0 < 1.0)
-		return 1;
-	return (int) rint(d * 1000.0);
-}
-
 static void
 pool_options_context(void *arg)
 {
 	errcontext("options of pgasync pool \"%s\"", (const char *) arg);
+}
+
+/* What parse_pool_options() passes to pool_option() */
+typedef struct PoolOptionsState
+{
+	PgaPoolSettings *settings;
+	Jsonb	   *rest;			/* the options that are not the pool's */
+} PoolOptionsState;
+
+/* One option of create_pool(): the pool's own are taken out of rest. */
+static void
+pool_option(const char *key, JsonbValue *value, void *arg)
+{
+	PoolOptionsState *state = (PoolOptionsState *) arg;
+	PgaPoolSettings *settings = state->settings;
+	const char *whose = "pgasync pool";
+
+	if (!is_pool_option(key))
+		return;
+	if (strcmp(key, "min_size") == 0)
+		settings->min_size = PgaJsonbOptionInt(key, value, whose, 0, INT_MAX);
+	else if (strcmp(key, "max_size") == 0)
+		settings->max_size = PgaJsonbOptionInt(key, value, whose, 1, INT_MAX);
+	else if (strcmp(key, "max_queries") == 0)
+		settings->max_queries = PgaJsonbOptionInt(key, value, whose,
+												  1, INT_MAX);
+	else
+		settings->max_inactive_ms = PgaJsonbOptionSeconds(key, value, whose,
+														  false);
+	state->rest = DatumGetJsonbP(DirectFunctionCall2(jsonb_delete,
+													 JsonbPGetDatum(state->rest),
+													 CStringGetTextDatum(key)));
 }
 
 /*
@@ -659,10 +638,7 @@ static void
 parse_pool_options(const char *name, Jsonb *json, PgaPoolSettings *settings,
 				   PgaSessionOptions *opts)
 {
-	JsonbIterator *it;
-	JsonbIteratorToken r;
-	JsonbValue	v;
-	Jsonb	   *rest = json;
+	PoolOptionsState state;
 	ErrorContextCallback errcallback;
 
 	settings->min_size = 1;
@@ -671,35 +647,9 @@ parse_pool_options(const char *name, Jsonb *json, PgaPoolSettings *settings,
 	settings->max_inactive_ms = 300 * 1000;
 	if (json == NULL)
 		return;
-	if (!JB_ROOT_IS_OBJECT(json))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("pgasync pool options must be a JSON object")));
-
-	it = JsonbIteratorInit(&json->root);
-	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		char	   *key;
-
-		if (r != WJB_KEY)
-			continue;
-		key = pnstrdup(v.val.string.val, v.val.string.len);
-		r = JsonbIteratorNext(&it, &v, true);
-		Assert(r == WJB_VALUE);
-		if (!is_pool_option(key))
-			continue;
-		if (strcmp(key, "min_size") == 0)
-			settings->min_size = json_pool_int(key, &v, 0);
-		else if (strcmp(key, "max_size") == 0)
-			settings->max_size = json_pool_int(key, &v, 1);
-		else if (strcmp(key, "max_queries") == 0)
-			settings->max_queries = json_pool_int(key, &v, 1);
-		else
-			settings->max_inactive_ms = json_pool_seconds(key, &v);
-		rest = DatumGetJsonbP(DirectFunctionCall2(jsonb_delete,
-												  JsonbPGetDatum(rest),
-												  CStringGetTextDatum(key)));
-	}
+	state.settings = settings;
+	state.rest = json;
+	PgaJsonbForEachOption(json, "pgasync pool options", pool_option, &state);
 	if (settings->min_size > settings->max_size)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -711,7 +661,7 @@ parse_pool_options(const char *name, Jsonb *json, PgaPoolSettings *settings,
 	errcallback.arg = unconstify(char *, name);
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
-	PgaSessionOptionsFromJsonb(rest, opts);
+	PgaSessionOptionsFromJsonb(state.rest, opts);
 	error_context_stack = errcallback.previous;
 }
 
