@@ -447,6 +447,20 @@ PgaResultFormatsGuess(TupleDesc tupdesc, int *n)
 	return formats;
 }
 
+pgw_field_desc *
+PgaFieldDescsCopy(const pgw_field_desc *src, int n)
+{
+	pgw_field_desc *dst = palloc(sizeof(pgw_field_desc) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		dst[i] = src[i];
+		dst[i].name = pstrdup(src[i].name);
+	}
+	return dst;
+}
+
 bool
 PgaResultCodecIsCurrent(const PgaResultCodec *codec)
 {

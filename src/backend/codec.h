@@ -109,6 +109,12 @@ extern PgaResultCodec *PgaResultCodecCreate(TupleDesc tupdesc,
 extern int16 *PgaResultFormatsGuess(TupleDesc tupdesc, int *n);
 
 /*
+ * Copy a RowDescription's fields (which point into the connection's input
+ * buffer) into the current memory context.
+ */
+extern pgw_field_desc *PgaFieldDescsCopy(const pgw_field_desc *src, int n);
+
+/*
  * Can the codec still be used?  Its choice of binary formats depends on the
  * local client_encoding when it was planned (see codec.c).
  */

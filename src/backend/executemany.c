@@ -229,20 +229,6 @@ raise_remote_error(ManyRun *r)
 	PgaRaiseRemoteError(ERROR, r->error, r->session->label, r->sql);
 }
 
-static pgw_field_desc *
-copy_fields(const pgw_field_desc *src, int n)
-{
-	pgw_field_desc *dst = palloc(sizeof(pgw_field_desc) * Max(n, 1));
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		dst[i] = src[i];
-		dst[i].name = pstrdup(src[i].name);
-	}
-	return dst;
-}
-
 /*
  * Handle one event of the connection: notices, notifications, a broken
  * connection, errors; the answers to requests queued ahead of ours (of
@@ -299,7 +285,7 @@ many_event(ManyRun *r, PgaConn *conn, pgw_event *ev)
 				MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(st));
 
 				st->nfields = ev->msg.u.row_description.nfields;
-				st->fields = copy_fields(ev->msg.u.row_description.fields,
+				st->fields = PgaFieldDescsCopy(ev->msg.u.row_description.fields,
 										 st->nfields);
 				MemoryContextSwitchTo(old);
 			}

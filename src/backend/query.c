@@ -50,20 +50,6 @@ command_deadline(PgaSession *s)
 	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), s->opts.command_timeout_ms);
 }
 
-static pgw_field_desc *
-copy_fields(const pgw_field_desc *src, int n)
-{
-	pgw_field_desc *dst = palloc(sizeof(pgw_field_desc) * Max(n, 1));
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		dst[i] = src[i];
-		dst[i].name = pstrdup(src[i].name);
-	}
-	return dst;
-}
-
 /* Send what is queued; a connection that breaks meanwhile is raised. */
 static void
 send_request(PgaQueryRun *run)
@@ -452,7 +438,7 @@ PgaQueryRunOnEvent(PgaQueryRun *run, pgw_event *ev)
 				MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(st));
 
 				st->nfields = ev->msg.u.row_description.nfields;
-				st->fields = copy_fields(ev->msg.u.row_description.fields, st->nfields);
+				st->fields = PgaFieldDescsCopy(ev->msg.u.row_description.fields, st->nfields);
 				MemoryContextSwitchTo(old);
 				if (run->tupdesc != NULL && result_fits(run, st, run->tupdesc))
 					run->codec = statement_codec(run, st, run->tupdesc,
