@@ -373,6 +373,44 @@ pgw_dec_data_row(pgw_dec *d)
 		return false;
 	cols = arr;
 
+	/*
+	 * The common case in one tight pass over the body: every length -1 or
+	 * within the bytes that remain.  Anything else is decoded again by the
+	 * checked path below, which names the problem.
+	 */
+	{
+		const uint8_t *p = rd->data + rd->pos;
+		const uint8_t *end = rd->data + rd->len;
+
+		for (i = 0; i < n; i++)
+		{
+			int32_t		len;
+
+			if (end - p < 4)
+				break;
+			len = (int32_t) pgw_get_u32(p);
+			p += 4;
+			if (len == -1)
+			{
+				cols[i].data = NULL;
+				cols[i].len = -1;
+				continue;
+			}
+			if (len < 0 || (size_t) (end - p) < (size_t) len)
+				break;
+			cols[i].data = p;
+			cols[i].len = len;
+			p += len;
+		}
+		if (i == n)
+		{
+			rd->pos = (size_t) (p - rd->data);
+			d->out->u.data_row.ncolumns = n;
+			d->out->u.data_row.columns = cols;
+			return true;
+		}
+	}
+
 	for (i = 0; i < n; i++)
 	{
 		if (!pgw_dec_value(d, &cols[i], "column", (unsigned int) i + 1))
