@@ -54,6 +54,7 @@
 #include "connection.h"
 #include "driver.h"
 #include "pgasync.h"
+#include "query.h"
 #include "remote_error.h"
 
 PG_FUNCTION_INFO_V1(pgasync_copy);
@@ -249,16 +250,6 @@ static void copy_kick(CopyState *cs);
  * Arguments and options
  * ----------------------------------------------------------------
  */
-
-static char *
-copy_arg_text(FunctionCallInfo fcinfo, int i, const char *what)
-{
-	if (PG_ARGISNULL(i))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(i));
-}
 
 /* One option of pgasync.copy(); arg is the CopyOptions to set. */
 static void
@@ -1163,15 +1154,6 @@ copy_end_dest_copy(CopyState *cs, CopyStream *st)
 	st->dst_copy_ended = true;
 }
 
-/* "COPY n" -> n */
-static int64
-copy_tag_rows(const char *tag)
-{
-	if (tag == NULL || strncmp(tag, "COPY ", 5) != 0)
-		return -1;
-	return strtoi64(tag + 5, NULL, 10);
-}
-
 /* Both ends of a stream finished their COPY: check, then commit or wait. */
 static void
 copy_stream_copied(CopyState *cs, CopyStream *st)
@@ -1217,7 +1199,7 @@ copy_on_source_event(CopyState *cs, CopyConn *cc, pgw_event *ev)
 			break;
 		case PGW_EV_COMMAND_COMPLETE:
 			if (strncmp(ev->msg.u.command_complete.tag, "COPY ", 5) == 0)
-				st->src_rows = copy_tag_rows(ev->msg.u.command_complete.tag);
+				st->src_rows = (int64) PgaCommandTagRows(ev->msg.u.command_complete.tag);
 			break;
 		case PGW_EV_READY:
 			cc->req = REQ_NONE;
@@ -1255,7 +1237,7 @@ copy_on_dest_event(CopyState *cs, CopyConn *cc, pgw_event *ev)
 			break;
 		case PGW_EV_COMMAND_COMPLETE:
 			if (strncmp(ev->msg.u.command_complete.tag, "COPY ", 5) == 0)
-				st->dst_rows = copy_tag_rows(ev->msg.u.command_complete.tag);
+				st->dst_rows = (int64) PgaCommandTagRows(ev->msg.u.command_complete.tag);
 			break;
 		case PGW_EV_READY:
 			cc->req = REQ_NONE;
@@ -1797,10 +1779,10 @@ pgasync_copy(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(cxt);
 	cs = palloc0(sizeof(CopyState));
 	cs->mcxt = cxt;
-	cs->source_target = copy_arg_text(fcinfo, 0, "source");
-	source_query = copy_arg_text(fcinfo, 1, "source query");
-	cs->dest_target = copy_arg_text(fcinfo, 2, "destination");
-	dest_table = copy_arg_text(fcinfo, 3, "destination table");
+	cs->source_target = PgaArgText(fcinfo, 0, "source");
+	source_query = PgaArgText(fcinfo, 1, "source query");
+	cs->dest_target = PgaArgText(fcinfo, 2, "destination");
+	dest_table = PgaArgText(fcinfo, 3, "destination table");
 	copy_parse_options(PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4), &cs->opts);
 
 	cs->dest_table = quoted_table_name(dest_table);

@@ -72,6 +72,8 @@
 #include "codec.h"
 #include "connection.h"
 #include "copy_local.h"
+#include "pgasync.h"
+#include "query.h"
 #include "remote_error.h"
 
 PG_FUNCTION_INFO_V1(pgasync_copy_to_remote);
@@ -436,33 +438,11 @@ run_finish(CopyRun *r)
 }
 
 /* The row count of a "COPY n" command tag */
-static int64
-copy_tag_rows(const char *tag)
-{
-	int64		n = 0;
-	const char *p;
-
-	if (tag == NULL || strncmp(tag, "COPY ", 5) != 0)
-		return 0;
-	for (p = tag + 5; *p >= '0' && *p <= '9'; p++)
-		n = n * 10 + (*p - '0');
-	return n;
-}
 
 /* ----------------------------------------------------------------
  * Names, options
  * ----------------------------------------------------------------
  */
-
-static char *
-arg_text(FunctionCallInfo fcinfo, int i, const char *what)
-{
-	if (PG_ARGISNULL(i))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(i));
-}
 
 /* Append ident in double quotes, whatever it is. */
 static void
@@ -847,21 +827,13 @@ copy_in_run(CopyIn *ci, uint64 nrows)
 	s->batch_open = false;
 	s->batch_func = NULL;
 	run_finish(&ci->run);
-	return copy_tag_rows(ci->run.tag);
+	return PgaCommandTagRows(ci->run.tag);
 }
-
-/* Rows of a local query through an SPI cursor */
-typedef struct LocalQuerySource
-{
-	PgaRowSource src;
-	Portal		portal;
-	SPITupleTable *batch;
-} LocalQuerySource;
 
 static uint64
 query_source_fetch(PgaRowSource *src)
 {
-	LocalQuerySource *qs = (LocalQuerySource *) src;
+	PgaQueryRowSource *qs = (PgaQueryRowSource *) src;
 
 	if (qs->batch != NULL)
 		SPI_freetuptable(qs->batch);
@@ -874,17 +846,14 @@ query_source_fetch(PgaRowSource *src)
 static void
 query_source_get(PgaRowSource *src, uint64 row, Datum *values, bool *nulls)
 {
-	LocalQuerySource *qs = (LocalQuerySource *) src;
+	PgaQueryRowSource *qs = (PgaQueryRowSource *) src;
 
 	heap_deform_tuple(qs->batch->vals[row], qs->batch->tupdesc, values, nulls);
 }
 
-/*
- * Open local_query through an SPI cursor (SPI must be connected).  Dropped
- * columns cannot occur in a query result.
- */
-static void
-query_source_open(LocalQuerySource *qs, const char *query, const char *func)
+/* Dropped columns cannot occur in a query result. */
+void
+PgaQueryRowSourceOpen(PgaQueryRowSource *qs, const char *query, const char *what)
 {
 	SPIPlanPtr	plan;
 	TupleDesc	tupdesc;
@@ -899,13 +868,22 @@ query_source_open(LocalQuerySource *qs, const char *query, const char *func)
 	if (tupdesc == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("the local query of %s must return rows", func)));
+				 errmsg("%s must return rows", what)));
 	qs->src.nparams = tupdesc->natts;
 	qs->src.types = palloc(sizeof(Oid) * Max(tupdesc->natts, 1));
 	for (i = 0; i < tupdesc->natts; i++)
 		qs->src.types[i] = TupleDescAttr(tupdesc, i)->atttypid;
 	qs->src.fetch = query_source_fetch;
 	qs->src.get = query_source_get;
+}
+
+void
+PgaQueryRowSourceClose(PgaQueryRowSource *qs)
+{
+	if (qs->batch != NULL)
+		SPI_freetuptable(qs->batch);
+	qs->batch = NULL;
+	SPI_cursor_close(qs->portal);
 }
 
 /*
@@ -936,12 +914,12 @@ Datum
 pgasync_copy_to_remote(PG_FUNCTION_ARGS)
 {
 	const char *func = "pgasync.copy_to_remote";
-	char	   *target = arg_text(fcinfo, 0, "dest");
-	char	   *dest_table = arg_text(fcinfo, 1, "dest_table");
-	char	   *local_query = arg_text(fcinfo, 2, "local_query");
+	char	   *target = PgaArgText(fcinfo, 0, "dest");
+	char	   *dest_table = PgaArgText(fcinfo, 1, "dest_table");
+	char	   *local_query = PgaArgText(fcinfo, 2, "local_query");
 	CopyOptions opts;
 	char	   *qname;
-	LocalQuerySource qs;
+	PgaQueryRowSource qs;
 	PgaParamPlan *plan;
 	PgaSession *s;
 	CopyIn		ci;
@@ -961,7 +939,11 @@ pgasync_copy_to_remote(PG_FUNCTION_ARGS)
 				 errmsg("invalid table name \"%s\"", dest_table)));
 
 	SPI_connect();
-	query_source_open(&qs, local_query, func);
+	{
+		char	   *what = psprintf("the local query of %s", func);
+
+		PgaQueryRowSourceOpen(&qs, local_query, what);
+	}
 	plan = PgaParamPlanCreate(qs.src.nparams, qs.src.types, CurrentMemoryContext);
 
 	s = PgaSessionGet(target);
@@ -1056,7 +1038,7 @@ pgasync_copy_to_remote(PG_FUNCTION_ARGS)
 	if (ci.run.error)
 		run_raise(&ci.run);
 
-	SPI_cursor_close(qs.portal);
+	PgaQueryRowSourceClose(&qs);
 	SPI_finish();
 	PgaSessionRelease(s);
 	PG_RETURN_INT64(result);
@@ -1544,8 +1526,8 @@ Datum
 pgasync_copy_from_remote(PG_FUNCTION_ARGS)
 {
 	const char *func = "pgasync.copy_from_remote";
-	char	   *target = arg_text(fcinfo, 0, "source");
-	char	   *source_query = arg_text(fcinfo, 1, "source_query");
+	char	   *target = PgaArgText(fcinfo, 0, "source");
+	char	   *source_query = PgaArgText(fcinfo, 1, "source_query");
 	Oid			relid;
 	CopyOptions opts;
 	Relation	rel;

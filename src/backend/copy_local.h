@@ -12,6 +12,8 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
+
 #include "connection.h"
 
 /*
@@ -29,6 +31,23 @@ struct PgaRowSource
 	void		(*get) (PgaRowSource *src, uint64 row, Datum *values,
 						bool *nulls);
 };
+
+/* Rows of a local query, through an SPI cursor */
+typedef struct PgaQueryRowSource
+{
+	PgaRowSource src;
+	Portal		portal;
+	SPITupleTable *batch;
+} PgaQueryRowSource;
+
+/*
+ * Open query through an SPI cursor (SPI must be connected); what names the
+ * query in the error raised when it returns no rows ("the local query of
+ * pgasync.copy_to_remote").  Close with PgaQueryRowSourceClose().
+ */
+extern void PgaQueryRowSourceOpen(PgaQueryRowSource *qs, const char *query,
+								  const char *what);
+extern void PgaQueryRowSourceClose(PgaQueryRowSource *qs);
 
 /* pgasync.executemany sends this many rows or more with COPY, if it can */
 #define PGA_MANY_COPY_MIN_ROWS 1000

@@ -50,12 +50,10 @@
 #include "connection.h"
 #include "copy_local.h"
 #include "pgasync.h"
+#include "query.h"
 #include "remote_error.h"
 
 PG_FUNCTION_INFO_V1(pgasync_executemany);
-
-/* Rows read from the argument query at a time */
-#define PGA_MANY_FETCH_ROWS 1000
 
 /*
  * Every PGA_MANY_SEND_BYTES of new output, send what the socket takes
@@ -78,13 +76,6 @@ PG_FUNCTION_INFO_V1(pgasync_executemany);
  */
 typedef PgaRowSource ManySource;
 
-/* Rows of a local query, through an SPI cursor */
-typedef struct ManyQuery
-{
-	ManySource	src;
-	Portal		portal;
-	SPITupleTable *batch;
-} ManyQuery;
 
 /*
  * Rows of an array: of a composite type (one row per element, one
@@ -130,57 +121,6 @@ typedef struct ManyRun
 	size_t		send_at;		/* send when this much output is queued */
 } ManyRun;
 
-static char *
-arg_text(FunctionCallInfo fcinfo, int i, const char *what)
-{
-	if (PG_ARGISNULL(i))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(i));
-}
-
-/*
- * The number of rows a command tag reports, as PQcmdTuples() reads it;
- * 0 for tags without one.
- */
-static uint64
-tag_rows(const char *tag)
-{
-	static const char *const prefixes[] = {
-		"INSERT ", "UPDATE ", "DELETE ", "MERGE ", "SELECT ", "COPY ",
-		"FETCH ", "MOVE "
-	};
-	const char *p = NULL;
-	uint64		n = 0;
-	int			i;
-
-	for (i = 0; i < lengthof(prefixes); i++)
-	{
-		size_t		len = strlen(prefixes[i]);
-
-		if (strncmp(tag, prefixes[i], len) == 0)
-		{
-			p = tag + len;
-			break;
-		}
-	}
-	if (p == NULL)
-		return 0;
-	/* "INSERT oid rows" */
-	if (i == 0)
-	{
-		p = strchr(p, ' ');
-		if (p == NULL)
-			return 0;
-		p++;
-	}
-	if (*p < '0' || *p > '9')
-		return 0;
-	for (; *p >= '0' && *p <= '9'; p++)
-		n = n * 10 + (*p - '0');
-	return *p == '\0' ? n : 0;
-}
 
 /* Was the error the server's refusal to run a statement prepared before DDL? */
 static bool
@@ -296,7 +236,7 @@ many_event(ManyRun *r, PgaConn *conn, pgw_event *ev)
 			break;
 		case PGW_EV_COMMAND_COMPLETE:
 			r->completed++;
-			r->affected += (int64) tag_rows(ev->msg.u.command_complete.tag);
+			r->affected += (int64) PgaCommandTagRows(ev->msg.u.command_complete.tag);
 			break;
 		case PGW_EV_EMPTY_QUERY:
 			r->completed++;
@@ -614,27 +554,6 @@ executemany_run(const char *target, const char *sql, ManySource *src)
  */
 
 static uint64
-query_fetch(ManySource *src)
-{
-	ManyQuery *qs = (ManyQuery *) src;
-
-	if (qs->batch != NULL)
-		SPI_freetuptable(qs->batch);
-	qs->batch = NULL;
-	SPI_cursor_fetch(qs->portal, true, PGA_MANY_FETCH_ROWS);
-	qs->batch = SPI_tuptable;
-	return SPI_processed;
-}
-
-static void
-query_get(ManySource *src, uint64 row, Datum *values, bool *nulls)
-{
-	ManyQuery *qs = (ManyQuery *) src;
-
-	heap_deform_tuple(qs->batch->vals[row], qs->batch->tupdesc, values, nulls);
-}
-
-static uint64
 array_fetch(ManySource *src)
 {
 	ManyArray *as = (ManyArray *) src;
@@ -782,41 +701,21 @@ array_source_init(ManyArray *as, ArrayType *arr)
 Datum
 pgasync_executemany(PG_FUNCTION_ARGS)
 {
-	char	   *target = arg_text(fcinfo, 0, "target");
-	char	   *sql = arg_text(fcinfo, 1, "command");
+	char	   *target = PgaArgText(fcinfo, 0, "target");
+	char	   *sql = PgaArgText(fcinfo, 1, "command");
 	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 2);
 	int64		result;
 
 	if (argtype == TEXTOID)
 	{
-		char	   *query = arg_text(fcinfo, 2, "args_query");
-		ManyQuery qs;
-		SPIPlanPtr	spiplan;
-		TupleDesc	tupdesc;
-		int			i;
+		char	   *query = PgaArgText(fcinfo, 2, "args_query");
+		PgaQueryRowSource qs;
 
 		SPI_connect();
-		spiplan = SPI_prepare(query, 0, NULL);
-		if (spiplan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s",
-				 SPI_result_code_string(SPI_result));
-		memset(&qs, 0, sizeof(qs));
-		qs.portal = SPI_cursor_open(NULL, spiplan, NULL, NULL, false);
-		qs.src.fetch = query_fetch;
-		qs.src.get = query_get;
-		tupdesc = qs.portal->tupDesc;
-		if (tupdesc == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("the argument query of pgasync.executemany must return rows")));
-		qs.src.nparams = tupdesc->natts;
-		qs.src.types = palloc(sizeof(Oid) * Max(tupdesc->natts, 1));
-		for (i = 0; i < tupdesc->natts; i++)
-			qs.src.types[i] = TupleDescAttr(tupdesc, i)->atttypid;
-
+		PgaQueryRowSourceOpen(&qs, query, "the argument query of pgasync.executemany");
 		result = executemany_run(target, sql, &qs.src);
 
-		SPI_cursor_close(qs.portal);
+		PgaQueryRowSourceClose(&qs);
 		SPI_finish();
 	}
 	else

@@ -25,6 +25,7 @@
 #include "utils/timestamp.h"
 
 #include "connection.h"
+#include "pgasync.h"
 #include "query.h"
 #include "remote_error.h"
 
@@ -36,19 +37,9 @@ PG_FUNCTION_INFO_V1(pgasync_notifications);
 #define PGA_MAX_WAIT_SECONDS 1e9
 
 static char *
-arg_text(FunctionCallInfo fcinfo, int i, const char *what)
-{
-	if (PG_ARGISNULL(i))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(i));
-}
-
-static char *
 channel_arg(FunctionCallInfo fcinfo)
 {
-	char	   *channel = arg_text(fcinfo, 1, "channel");
+	char	   *channel = PgaArgText(fcinfo, 1, "channel");
 
 	if (channel[0] == '\0')
 		ereport(ERROR,
@@ -73,7 +64,7 @@ run_command(const char *target, const char *sql)
 Datum
 pgasync_listen(PG_FUNCTION_ARGS)
 {
-	char	   *target = arg_text(fcinfo, 0, "target");
+	char	   *target = PgaArgText(fcinfo, 0, "target");
 	char	   *channel = channel_arg(fcinfo);
 
 	PgaSession *s;
@@ -92,7 +83,7 @@ pgasync_listen(PG_FUNCTION_ARGS)
 Datum
 pgasync_unlisten(PG_FUNCTION_ARGS)
 {
-	char	   *target = arg_text(fcinfo, 0, "target");
+	char	   *target = PgaArgText(fcinfo, 0, "target");
 	char	   *channel = channel_arg(fcinfo);
 
 	if (strcmp(channel, "*") == 0)
@@ -173,7 +164,7 @@ Datum
 pgasync_notifications(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *target = arg_text(fcinfo, 0, "target");
+	char	   *target = PgaArgText(fcinfo, 0, "target");
 	double		timeout = PG_ARGISNULL(1) ? 0 : PG_GETARG_FLOAT8(1);
 	int			encoding = GetDatabaseEncoding();
 	PgaSession *s;

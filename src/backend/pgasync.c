@@ -121,3 +121,13 @@ pgasync_version(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(PGASYNC_VERSION));
 }
+
+char *
+PgaArgText(FunctionCallInfo fcinfo, int i, const char *what)
+{
+	if (PG_ARGISNULL(i))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(i));
+}

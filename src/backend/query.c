@@ -30,6 +30,7 @@
 #include "codec.h"
 #include "connection.h"
 #include "pool.h"
+#include "pgasync.h"
 #include "query.h"
 #include "remote_error.h"
 
@@ -659,20 +660,55 @@ PgaQueryRunSimple(PgaQueryRun *run)
 		PgaRaiseRemoteError(ERROR, run->error, run->session->label, run->sql);
 }
 
+/*
+ * The number of rows a command tag reports, as PQcmdTuples() reads it;
+ * 0 for tags without one (and for NULL).
+ */
+uint64
+PgaCommandTagRows(const char *tag)
+{
+	static const char *const prefixes[] = {
+		"INSERT ", "UPDATE ", "DELETE ", "MERGE ", "SELECT ", "COPY ",
+		"FETCH ", "MOVE "
+	};
+	const char *p = NULL;
+	uint64		n = 0;
+	int			i;
+
+	if (tag == NULL)
+		return 0;
+
+	for (i = 0; i < lengthof(prefixes); i++)
+	{
+		size_t		len = strlen(prefixes[i]);
+
+		if (strncmp(tag, prefixes[i], len) == 0)
+		{
+			p = tag + len;
+			break;
+		}
+	}
+	if (p == NULL)
+		return 0;
+	/* "INSERT oid rows" */
+	if (i == 0)
+	{
+		p = strchr(p, ' ');
+		if (p == NULL)
+			return 0;
+		p++;
+	}
+	if (*p < '0' || *p > '9')
+		return 0;
+	for (; *p >= '0' && *p <= '9'; p++)
+		n = n * 10 + (*p - '0');
+	return *p == '\0' ? n : 0;
+}
+
 /* ----------------------------------------------------------------
  * SQL functions
  * ----------------------------------------------------------------
  */
-
-static char *
-arg_text(FunctionCallInfo fcinfo, int i, const char *what)
-{
-	if (PG_ARGISNULL(i))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(i));
-}
 
 typedef struct FetchState
 {
@@ -746,8 +782,8 @@ Datum
 pgasync_fetch(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *target = arg_text(fcinfo, 0, "target");
-	char	   *sql = arg_text(fcinfo, 1, "query");
+	char	   *target = PgaArgText(fcinfo, 0, "target");
+	char	   *sql = PgaArgText(fcinfo, 1, "query");
 	PgaParams	params;
 	PgaQueryRun run;
 	FetchState fs;
@@ -773,8 +809,8 @@ pgasync_fetch(PG_FUNCTION_ARGS)
 Datum
 pgasync_fetchrow(PG_FUNCTION_ARGS)
 {
-	char	   *target = arg_text(fcinfo, 0, "target");
-	char	   *sql = arg_text(fcinfo, 1, "query");
+	char	   *target = PgaArgText(fcinfo, 0, "target");
+	char	   *sql = PgaArgText(fcinfo, 1, "query");
 	TupleDesc	tupdesc;
 	PgaParams	params;
 	PgaQueryRun run;
@@ -809,8 +845,8 @@ pgasync_fetchrow(PG_FUNCTION_ARGS)
 Datum
 pgasync_fetchval(PG_FUNCTION_ARGS)
 {
-	char	   *target = arg_text(fcinfo, 0, "target");
-	char	   *sql = arg_text(fcinfo, 1, "query");
+	char	   *target = PgaArgText(fcinfo, 0, "target");
+	char	   *sql = PgaArgText(fcinfo, 1, "query");
 	PgaParams	params;
 	PgaQueryRun run;
 	FetchState fs;
@@ -838,8 +874,8 @@ pgasync_fetchval(PG_FUNCTION_ARGS)
 Datum
 pgasync_execute(PG_FUNCTION_ARGS)
 {
-	char	   *target = arg_text(fcinfo, 0, "target");
-	char	   *sql = arg_text(fcinfo, 1, "command");
+	char	   *target = PgaArgText(fcinfo, 0, "target");
+	char	   *sql = PgaArgText(fcinfo, 1, "command");
 	PgaQueryRun run;
 
 	PgaQueryRunInit(&run, target, sql);
@@ -885,8 +921,8 @@ Datum
 pgasync_fetch_json(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *target = arg_text(fcinfo, 0, "target");
-	char	   *sql = arg_text(fcinfo, 1, "query");
+	char	   *target = PgaArgText(fcinfo, 0, "target");
+	char	   *sql = PgaArgText(fcinfo, 1, "query");
 	PgaParams	params;
 	PgaQueryRun run;
 	FetchState fs;

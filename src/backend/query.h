@@ -75,6 +75,9 @@ extern void PgaQueryRunStartSimple(PgaQueryRun *run);
 extern bool PgaQueryRunOnEvent(PgaQueryRun *run, pgw_event *ev);
 extern bool PgaQueryRunFinish(PgaQueryRun *run, bool raise_errors);
 extern void PgaQueryRunComplete(PgaQueryRun *run);
+
+/* Rows a command tag reports ("INSERT 0 5", "COPY 12"), as PQcmdTuples(). */
+extern uint64 PgaCommandTagRows(const char *tag);
 extern void PgaQueryRunSetRowType(PgaQueryRun *run, TupleDesc tupdesc);
 
 #endif							/* PGASYNC_QUERY_H */
