@@ -1084,11 +1084,8 @@ copy_send_chunk(CopyState *cs, CopyStream *st, const char *data, int len)
 	if (!pgw_conn_copy_data(PgaConnProto(st->dst->conn), data, (uint32) len))
 		copy_send_failed(st->dst);
 
-	/*
-	 * Send what the socket takes now, without waiting (a deadline in the
-	 * past): the destination should not wait for the source to pause.
-	 */
-	(void) PgaConnFlush(st->dst->conn, 1);
+	/* the destination should not wait for the source to pause */
+	(void) PgaConnSendNow(st->dst->conn);
 	if (!st->backpressure && PgaConnPendingOutput(st->dst->conn) > COPY_HIGH_WATER)
 	{
 		st->backpressure = true;

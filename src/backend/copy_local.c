@@ -817,7 +817,7 @@ copy_in_run(CopyIn *ci, uint64 nrows)
 		{
 			if (pgw_conn_copy_fail(PgaConnProto(s->conn),
 								   "canceled by a local error in pgasync"))
-				(void) PgaConnFlush(s->conn, 1);	/* without waiting */
+				(void) PgaConnSendNow(s->conn);
 			else
 				PgaSessionReset(s);
 		}

@@ -1328,6 +1328,16 @@ PgaConnFlush(PgaConn *c, TimestampTz deadline)
 	}
 }
 
+bool
+PgaConnSendNow(PgaConn *c)
+{
+	c->nest_level = GetCurrentTransactionNestLevel();
+	c->xact_gen = pga_xact_generation;
+	if (c->phase == PGA_PHASE_BROKEN)
+		return false;
+	return conn_send_pending(c);
+}
+
 size_t
 PgaConnPendingOutput(PgaConn *c)
 {

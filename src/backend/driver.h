@@ -121,6 +121,12 @@ extern void PgaConnReceive(PgaConn *conn);
 /* Send queued output of conn, waiting while the socket is full. */
 extern bool PgaConnFlush(PgaConn *conn, TimestampTz deadline);
 
+/*
+ * Send as much queued output as the socket takes now, without waiting.
+ * False only when the connection is broken.
+ */
+extern bool PgaConnSendNow(PgaConn *conn);
+
 /* Bytes queued for conn but not yet sent. */
 extern size_t PgaConnPendingOutput(PgaConn *conn);
 

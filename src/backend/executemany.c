@@ -389,7 +389,7 @@ abandon_batch(ManyRun *r)
 	if (!ok)
 		PgaSessionReset(s);
 	else
-		(void) PgaConnFlush(s->conn, 1);	/* without waiting, as above */
+		(void) PgaConnSendNow(s->conn);
 }
 
 /*
