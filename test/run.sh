@@ -77,9 +77,9 @@ case $MODE in
 esac
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=$PGBIN/pg_config
-PGXS_DIR=/usr/lib/postgresql/15/lib/pgxs
+PGXS_DIR=$(dirname "$PGBIN")/lib/pgxs
 PG_REGRESS=$PGXS_DIR/src/test/regress/pg_regress
 PERL_TESTLIB=$PGXS_DIR/src/test/perl
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
