@@ -33,11 +33,12 @@ BACKEND_OBJS = \
 	src/backend/pool.o \
 	src/backend/query.o \
 	src/backend/remote_error.o \
+	src/backend/scan.o \
 	src/backend/xact.o
 
 OBJS = $(PROTOCOL_OBJS) $(TLS_OBJS) $(BACKEND_OBJS)
 
-REGRESS = pgasync_basic pgasync_options pgasync_query pgasync_types pgasync_errors pgasync_cache pgasync_executemany pgasync_copy_local pgasync_notify pgasync_pool pgasync_xact
+REGRESS = pgasync_basic pgasync_options pgasync_query pgasync_types pgasync_errors pgasync_cache pgasync_executemany pgasync_copy_local pgasync_notify pgasync_pool pgasync_xact pgasync_scan
 REGRESS_OPTS = --inputdir=. --outputdir=$(CURDIR)/results_regress
 
 PG_CPPFLAGS = -I$(srcdir)/src

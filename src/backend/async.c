@@ -80,7 +80,7 @@ pgasync_send(PG_FUNCTION_ARGS)
 	PgaQueryRun *run;
 	PgaParams  *params;
 
-	PgaSessionCheckNoAsync(s);
+	PgaSessionClaim(s);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

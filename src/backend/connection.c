@@ -223,6 +223,8 @@ session_destroy(PgaSession *s)
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("cannot close remote connection %s while %s is using it",
 						s->label, batch_func_name(s))));
+	if (s->stream_release != NULL)
+		s->stream_release(s->stream_arg);
 	if (s->conn)
 		PgaConnClose(s->conn);
 	s->conn = NULL;
@@ -233,6 +235,9 @@ session_destroy(PgaSession *s)
 void
 PgaSessionReset(PgaSession *s)
 {
+	/* a streaming scan finds its connection broken and lets it go */
+	if (s->stream_release != NULL)
+		s->stream_release(s->stream_arg);
 	PgaSessionForgetAsync(s);
 	if (s->conn)
 		PgaConnClose(s->conn);
@@ -814,8 +819,11 @@ PgaSessionQueueNotification(PgaSession *s, const pgw_backend_msg *msg)
 }
 
 void
-PgaSessionCheckNoAsync(PgaSession *s)
+PgaSessionClaim(PgaSession *s)
 {
+	if (s->stream_release != NULL)
+		s->stream_release(s->stream_arg);
+	Assert(s->stream_release == NULL);
 	if (s->async != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),

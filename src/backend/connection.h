@@ -79,6 +79,13 @@ typedef struct PgaSession
 	List	   *notifications;	/* of PgaNotification */
 	TimestampTz listening_since;	/* opened_at of the connection that
 									 * pgasync.listen() ran on, or 0 */
+	/*
+	 * A streaming scan (scan.c) is reading a result on this connection:
+	 * before any other use, stream_release(stream_arg) makes it read the
+	 * rest into a tuplestore and give the connection up.
+	 */
+	void		(*stream_release) (void *arg);
+	void	   *stream_arg;
 	/* a pgasync.executemany() batch is being sent: no other use */
 	bool		batch_open;
 	const char *batch_func;		/* ... by this function (NULL: executemany) */
@@ -137,10 +144,12 @@ extern bool PgaSessionInRemoteXact(PgaSession *s);
 extern void PgaSessionQueueNotification(PgaSession *s, const pgw_backend_msg *msg);
 
 /*
- * Refuse to use a session whose connection still runs a query sent with
- * pgasync.send(): its result must be read or canceled first.
+ * Make a session's connection free for a new request.  A streaming scan
+ * still reading a result on it reads the rest first (into its own
+ * tuplestore); a query sent with pgasync.send() is an error, as its result
+ * must be read or canceled first.
  */
-extern void PgaSessionCheckNoAsync(PgaSession *s);
+extern void PgaSessionClaim(PgaSession *s);
 
 /* Forget the asynchronous query of s (its connection is idle or gone). */
 extern void PgaSessionForgetAsync(PgaSession *s);

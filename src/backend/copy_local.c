@@ -947,7 +947,7 @@ pgasync_copy_to_remote(PG_FUNCTION_ARGS)
 	plan = PgaParamPlanCreate(qs.src.nparams, qs.src.types, CurrentMemoryContext);
 
 	s = PgaSessionGet(target);
-	PgaSessionCheckNoAsync(s);
+	PgaSessionClaim(s);
 	memset(&ci, 0, sizeof(ci));
 	run_init(&ci.run, s, NULL);
 
@@ -1568,7 +1568,7 @@ pgasync_copy_from_remote(PG_FUNCTION_ARGS)
 		query = trim_query(source_query);
 
 	s = PgaSessionGet(target);
-	PgaSessionCheckNoAsync(s);
+	PgaSessionClaim(s);
 	memset(&cs, 0, sizeof(cs));
 	run_init(&cs.run, s, query);
 	initStringInfo(&cs.leftover);

@@ -423,7 +423,7 @@ executemany_run(const char *target, const char *sql, ManySource *src)
 
 	r = palloc0(sizeof(ManyRun));
 	r->session = s = PgaSessionGet(target);
-	PgaSessionCheckNoAsync(s);
+	PgaSessionClaim(s);
 
 	/* many rows for a plain INSERT: one COPY, if it does the same */
 	if (pgasync_executemany_copy && nrows >= PGA_MANY_COPY_MIN_ROWS)

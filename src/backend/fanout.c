@@ -30,6 +30,7 @@
 #include "utils/tuplestore.h"
 
 #include "connection.h"
+#include "fanout.h"
 #include "pgasync.h"
 #include "query.h"
 #include "remote_error.h"
@@ -55,7 +56,7 @@ typedef struct FanoutTarget
 	bool		tag_set;
 } FanoutTarget;
 
-typedef struct Fanout
+struct Fanout
 {
 	FanoutTarget *targets;
 	int			ntargets;
@@ -66,8 +67,10 @@ typedef struct Fanout
 	bool		simple;			/* no parameters: simple protocol */
 	bool		collect_errors; /* fanout_execute: report, do not raise */
 	TimestampTz deadline;
-	/* fanout(): rows */
+	int			nest_level;		/* runs belong to this level, or 0: current */
+	/* fanout(): rows, into tupstore or handed to sink */
 	Tuplestorestate *tupstore;
+	PgaFanoutSink *sink;
 	TupleDesc	tupdesc;
 	Datum	   *values;
 	bool	   *nulls;
@@ -76,7 +79,7 @@ typedef struct Fanout
 	FmgrInfo	tag_in;
 	Oid			tag_ioparam;
 	int32		tag_typmod;
-} Fanout;
+};
 
 /* Targets from a text[]; NULL elements and duplicates are errors. */
 static void
@@ -201,7 +204,7 @@ fanout_open(Fanout *f)
 		}
 		else
 			t->session = PgaSessionGetNoWait(t->name);
-		PgaSessionCheckNoAsync(t->session);
+		PgaSessionClaim(t->session);
 		f->conns[f->nconns++] = t->session->conn;
 		/* a connection already up gets its query at once */
 		if (PgaConnGetPhase(t->session->conn) == PGA_PHASE_READY)
@@ -269,8 +272,18 @@ fanout_row(PgaQueryRun *run, PgaResultCodec *codec, PgaStatement *st,
 {
 	Fanout	   *f = (Fanout *) run->arg;
 	FanoutTarget *t = (FanoutTarget *) run->owner;
+	PgaFanoutSink *sink = f->sink;
+	Datum	   *values = sink ? sink->values : f->values;
+	bool	   *nulls = sink ? sink->nulls : f->nulls;
+	MemoryContext old = NULL;
 
-	PgaDecodeRow(codec, cols, ncols, f->values, f->nulls);
+	if (sink != NULL && sink->discard)
+		return;
+	if (sink != NULL && sink->decode_cxt != NULL)
+		old = MemoryContextSwitchTo(sink->decode_cxt);
+	PgaDecodeRow(codec, cols, ncols, values, nulls);
+	if (old != NULL)
+		MemoryContextSwitchTo(old);
 	if (codec->first_remote == 1)
 	{
 		if (!t->tag_set)
@@ -297,10 +310,13 @@ fanout_row(PgaQueryRun *run, PgaResultCodec *codec, PgaStatement *st,
 			t->tag_set = true;
 			MemoryContextSwitchTo(old);
 		}
-		f->values[0] = t->tag;
-		f->nulls[0] = false;
+		values[0] = t->tag;
+		nulls[0] = false;
 	}
-	tuplestore_putvalues(f->tupstore, f->tupdesc, f->values, f->nulls);
+	if (sink != NULL)
+		sink->emit(sink->arg, values, nulls);
+	else
+		tuplestore_putvalues(f->tupstore, f->tupdesc, f->values, f->nulls);
 }
 
 static void
@@ -324,6 +340,8 @@ start_target(Fanout *f, FanoutTarget *t)
 		PgaQueryRunStartSimple(run);
 	else
 		PgaQueryRunStart(run, &f->params);
+	if (f->nest_level > 0)
+		PgaConnSetNestLevel(t->session->conn, f->nest_level);
 	t->started = true;
 }
 
@@ -360,13 +378,14 @@ target_failed(Fanout *f, FanoutTarget *t, PgaConn *conn, const pgw_event *ev)
 }
 
 /*
- * The event loop: connects finishing, queries starting on each connection
- * as soon as it is up, results from all of them as they arrive.
+ * One turn of the event loop: connects finishing, queries starting on each
+ * connection as soon as it is up, results from all of them as they
+ * arrive.  Returns false once every target is finished.
  */
-static void
-fanout_run(Fanout *f)
+bool
+PgaFanoutStep(Fanout *f)
 {
-	while (f->nconns > 0)
+	if (f->nconns > 0)
 	{
 		pgw_event	ev;
 		PgaConn    *conn = PgaDriverNextEvent(f->conns, f->nconns, &ev, f->deadline);
@@ -387,7 +406,7 @@ fanout_run(Fanout *f)
 				}
 			}
 			if (f->nconns == 0)
-				break;
+				return false;
 			t = target_of(f, f->conns[0]);
 			PgaDriverCancelAndDrain(f->conns, f->nconns, PGA_CANCEL_TIMEOUT_MS);
 			ereport(ERROR,
@@ -406,18 +425,18 @@ fanout_run(Fanout *f)
 				PgaRelayNotice(&ev.msg.u.error, t->session->label);
 			else if (ev.type == PGW_EV_ERROR || ev.type == PGA_EV_BROKEN)
 				target_failed(f, t, conn, &ev);
-			continue;
+			return true;
 		}
 		if (f->collect_errors &&
 			(ev.type == PGA_EV_BROKEN || (ev.type == PGW_EV_ERROR && ev.fatal)))
 		{
 			target_failed(f, t, conn, &ev);
-			continue;
+			return true;
 		}
 		if (!PgaQueryRunOnEvent(&t->run, &ev))
-			continue;
+			return true;
 		if (PgaQueryRunFinish(&t->run, !f->collect_errors))
-			continue;			/* sent again after a stale statement */
+			return true;		/* sent again after a stale statement */
 		t->finished = true;
 		drop_conn(f, conn);
 		if (t->run.error != NULL)
@@ -428,6 +447,14 @@ fanout_run(Fanout *f)
 		else
 			t->status = t->run.command_tag ? pstrdup(t->run.command_tag) : NULL;
 	}
+	return f->nconns > 0;
+}
+
+static void
+fanout_run(Fanout *f)
+{
+	while (PgaFanoutStep(f))
+		;
 }
 
 static void
@@ -467,6 +494,70 @@ pgasync_fanout(PG_FUNCTION_ARGS)
 	for (i = 0; i < f.ntargets; i++)
 		PgaSessionRelease(f.targets[i].session);
 	return (Datum) 0;
+}
+
+Fanout *
+PgaFanoutStart(FunctionCallInfo fcinfo, TupleDesc tupdesc, PgaFanoutSink *sink,
+			   int nest_level)
+{
+	Fanout	   *f = palloc(sizeof(Fanout));
+
+	fanout_init(f, fcinfo, false);
+	f->tupdesc = tupdesc;
+	f->sink = sink;
+	f->nest_level = nest_level;
+	fanout_open(f);
+	return f;
+}
+
+void
+PgaFanoutQuiet(Fanout *f)
+{
+	f->collect_errors = true;
+}
+
+int
+PgaFanoutSessions(Fanout *f, PgaSession **sessions)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < f->ntargets; i++)
+	{
+		if (f->targets[i].session == NULL)
+			continue;
+		if (sessions != NULL)
+			sessions[n] = f->targets[i].session;
+		n++;
+	}
+	return n;
+}
+
+bool
+PgaFanoutBusy(Fanout *f)
+{
+	int			i;
+
+	for (i = 0; i < f->nconns; i++)
+	{
+		if (PgaConnGetPhase(f->conns[i]) == PGA_PHASE_BROKEN ||
+			(PgaConnGetPhase(f->conns[i]) == PGA_PHASE_READY &&
+			 !PgaConnIsBusy(f->conns[i])))
+			return false;
+	}
+	return true;
+}
+
+void
+PgaFanoutEnd(Fanout *f)
+{
+	int			i;
+
+	for (i = 0; i < f->ntargets; i++)
+	{
+		if (f->targets[i].session != NULL)
+			PgaSessionRelease(f->targets[i].session);
+	}
 }
 
 /*

@@ -178,7 +178,7 @@ pgasync_notifications(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	s = PgaSessionGet(target);
-	PgaSessionCheckNoAsync(s);
+	PgaSessionClaim(s);
 
 	/*
 	 * A connection that was lost was replaced without its LISTENs: say so

@@ -18,6 +18,7 @@
 #include "connection.h"
 #include "pgasync.h"
 #include "protocol/pgw.h"
+#include "scan.h"
 #include "tls/pgw_crypto_openssl.h"
 
 PG_MODULE_MAGIC;
@@ -96,6 +97,13 @@ define_settings(void)
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("pgasync.stream_fetch",
+							 "Lets pgasync.fetch() in FROM hand rows to the query as they arrive.",
+							 "Off, a function scan stores the whole result before the first row.",
+							 &pgasync_stream_fetch,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pgasync");
 }
 
@@ -111,6 +119,7 @@ _PG_init(void)
 	pgw_use_openssl_crypto();
 	define_settings();
 	PgaConnectionInit();
+	PgaScanInit();
 }
 
 /*

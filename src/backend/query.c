@@ -249,7 +249,7 @@ PgaQueryRunInit(PgaQueryRun *run, const char *target, const char *sql)
 {
 	memset(run, 0, sizeof(*run));
 	run->session = PgaSessionGet(target);
-	PgaSessionCheckNoAsync(run->session);
+	PgaSessionClaim(run->session);
 	run->sql = sql;
 	run->deadline = command_deadline(run->session);
 	run->max_rows = 0;
@@ -556,12 +556,8 @@ PgaQueryRunFinish(PgaQueryRun *run, bool raise_errors)
 	return false;
 }
 
-/*
- * Wait for the next event of a run's connection; a command timeout cancels
- * the remote query and raises.
- */
-static void
-wait_event(PgaQueryRun *run, pgw_event *ev)
+void
+PgaQueryRunNextEvent(PgaQueryRun *run, pgw_event *ev)
 {
 	PgaConn    *c = PgaDriverNextEvent(&run->session->conn, 1, ev, run->deadline);
 
@@ -591,7 +587,7 @@ PgaQueryRunComplete(PgaQueryRun *run)
 
 	for (;;)
 	{
-		wait_event(run, &ev);
+		PgaQueryRunNextEvent(run, &ev);
 		if (PgaQueryRunOnEvent(run, &ev) && !PgaQueryRunFinish(run, true))
 			break;
 	}
@@ -652,7 +648,7 @@ PgaQueryRunSimple(PgaQueryRun *run)
 	PgaQueryRunStartSimple(run);
 	for (;;)
 	{
-		wait_event(run, &ev);
+		PgaQueryRunNextEvent(run, &ev);
 		if (PgaQueryRunOnEvent(run, &ev))
 			break;
 	}

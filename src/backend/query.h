@@ -73,6 +73,13 @@ extern void PgaQueryRunSimple(PgaQueryRun *run);
 extern void PgaQueryRunStart(PgaQueryRun *run, PgaParams *params);
 extern void PgaQueryRunStartSimple(PgaQueryRun *run);
 extern bool PgaQueryRunOnEvent(PgaQueryRun *run, pgw_event *ev);
+
+/*
+ * Wait for the next event of a run's connection (processing interrupts);
+ * a lost connection or the command timeout (which cancels the remote
+ * query) raises.
+ */
+extern void PgaQueryRunNextEvent(PgaQueryRun *run, pgw_event *ev);
 extern bool PgaQueryRunFinish(PgaQueryRun *run, bool raise_errors);
 extern void PgaQueryRunComplete(PgaQueryRun *run);
 

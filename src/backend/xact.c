@@ -790,7 +790,7 @@ pgasync_begin(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 				 errmsg("remote transaction already started on %s", s->label)));
-	PgaSessionCheckNoAsync(s);
+	PgaSessionClaim(s);
 	if (PgaConnIsBusy(s->conn) || pgw_conn_tx_status(PgaConnProto(s->conn)) != 'I')
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
