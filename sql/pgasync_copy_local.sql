@@ -143,6 +143,19 @@ SELECT pgasync.begin('cl');
 SELECT pgasync.copy_to_remote('cl', 'cl_nn', 'SELECT g, ''tx'' FROM generate_series(1, 10) g');
 ROLLBACK;
 SELECT count(*) FROM cl_nn;
+-- the rows come straight from the executor: functions of the local
+-- query may run queries of their own
+CREATE TABLE cl_spi (id bigint, val text);
+CREATE FUNCTION cl_spi_val(i bigint) RETURNS text LANGUAGE plpgsql
+  AS $$BEGIN RETURN (SELECT 'v' || count(*) || '.' || i FROM cl_spi); END$$;
+SELECT pgasync.copy_to_remote('cl', 'cl_spi',
+  'SELECT g::bigint, cl_spi_val(g) FROM generate_series(1, 3000) g');
+SELECT count(*), count(DISTINCT val), min(val), max(val) FROM cl_spi;
+SELECT pgasync.executemany('cl', 'INSERT INTO cl_spi VALUES ($1, $2)',
+  'SELECT g::bigint, cl_spi_val(g) FROM generate_series(1, 3000) g');
+SELECT count(*), count(DISTINCT val), min(val), max(val) FROM cl_spi;
+DROP TABLE cl_spi;
+DROP FUNCTION cl_spi_val(bigint);
 
 --
 -- copy_from_remote: into a partitioned table, through the local COPY

@@ -58,6 +58,7 @@
 #include "parser/parse_node.h"
 #include "parser/parse_relation.h"
 #include "parser/scansup.h"
+#include "tcop/pquery.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -715,58 +716,116 @@ copy_in_send(CopyIn *ci)
 	return true;
 }
 
+/* The rows of a COPY being encoded */
+typedef struct CopyInRows
+{
+	CopyIn	   *ci;
+	MemoryContext rowcxt;		/* reset after every row */
+	uint64		n;				/* rows written */
+	bool		ok;				/* false once the server ended the COPY */
+} CopyInRows;
+
+/*
+ * Write one streamed row; send a chunk when one is full.  Every
+ * PGA_COPY_FETCH_ROWS rows, as after a batch, take in the answers and
+ * check the command timeout.  Returns false when the server has ended the
+ * COPY with an error.
+ */
+static bool
+copy_in_row(void *arg, Datum *values, bool *nulls)
+{
+	CopyInRows *rows = (CopyInRows *) arg;
+	CopyIn	   *ci = rows->ci;
+	PgaCopyWriter *w = ci->writer;
+	MemoryContext old = MemoryContextSwitchTo(rows->rowcxt);
+
+	PgaCopyWriterRow(w, values, nulls);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(rows->rowcxt);
+	if (w->buf.len >= PGA_COPY_CHUNK && !copy_in_send(ci))
+		return rows->ok = false;
+	if (++rows->n % PGA_COPY_FETCH_ROWS == 0)
+	{
+		if (copy_in_failed(ci))
+			return rows->ok = false;
+		CHECK_FOR_INTERRUPTS();
+		/* command_timeout covers the whole call, slow local rows too */
+		if (ci->run.deadline != 0 && GetCurrentTimestamp() >= ci->run.deadline)
+			run_raise_timeout(&ci->run);
+	}
+	return true;
+}
+
 /*
  * Stream the rows of ci->src (its current batch of nrows first) into the
  * COPY the server has started.  Stops early when the server reports an
  * error.
+ *
+ * A source that can stream hands its rows straight from the executor,
+ * unless a column goes as text: its encoding needs settings pinned that
+ * the executor must not see.
  */
 static void
 copy_in_stream(CopyIn *ci, uint64 nrows)
 {
 	PgaRowSource *src = ci->src;
 	PgaCopyWriter *w = ci->writer;
-	MemoryContext rowcxt;
+	CopyInRows	rows;
+	bool		stream = src->stream != NULL && !w->plan->any_text;
 	Datum	   *values;
 	bool	   *nulls;
 
 	values = palloc(sizeof(Datum) * Max(src->nparams, 1));
 	nulls = palloc(sizeof(bool) * Max(src->nparams, 1));
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pgasync COPY row",
-								   ALLOCSET_DEFAULT_SIZES);
+	memset(&rows, 0, sizeof(rows));
+	rows.ci = ci;
+	rows.ok = true;
+	rows.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pgasync COPY row",
+										ALLOCSET_DEFAULT_SIZES);
 	ci->send_at = PgaConnPendingOutput(ci->run.session->conn) + PGA_COPY_SEND_BYTES;
 
-	if (ci->fetch_first)
+	if (ci->fetch_first && !stream)
 		nrows = src->fetch(src);
 	while (nrows > 0)
 	{
 		int			nestlevel = PgaCopyWriterBeginText(w);
-		bool		ok = true;
 		uint64		i;
 
-		for (i = 0; i < nrows && ok; i++)
+		for (i = 0; i < nrows && rows.ok; i++)
 		{
-			MemoryContext old = MemoryContextSwitchTo(rowcxt);
+			MemoryContext old = MemoryContextSwitchTo(rows.rowcxt);
 
 			src->get(src, i, values, nulls);
 			PgaCopyWriterRow(w, values, nulls);
 			MemoryContextSwitchTo(old);
-			MemoryContextReset(rowcxt);
+			MemoryContextReset(rows.rowcxt);
 			if (w->buf.len >= PGA_COPY_CHUNK)
-				ok = copy_in_send(ci);
+				rows.ok = copy_in_send(ci);
 		}
 		PgaParamPlanEndText(nestlevel);
-		if (!ok || copy_in_failed(ci))
+		if (!rows.ok || copy_in_failed(ci))
 		{
-			MemoryContextDelete(rowcxt);
+			MemoryContextDelete(rows.rowcxt);
 			return;
 		}
 		CHECK_FOR_INTERRUPTS();
 		/* command_timeout covers the whole call, slow local rows too */
 		if (ci->run.deadline != 0 && GetCurrentTimestamp() >= ci->run.deadline)
 			run_raise_timeout(&ci->run);
+		if (stream)
+			break;
 		nrows = src->fetch(src);
 	}
-	MemoryContextDelete(rowcxt);
+	if (stream)
+	{
+		src->stream(src, copy_in_row, &rows);
+		if (!rows.ok)
+		{
+			MemoryContextDelete(rows.rowcxt);
+			return;
+		}
+	}
+	MemoryContextDelete(rows.rowcxt);
 	PgaCopyWriterFinish(w);
 	if (!copy_in_send(ci))
 		return;
@@ -851,6 +910,63 @@ query_source_get(PgaRowSource *src, uint64 row, Datum *values, bool *nulls)
 	heap_deform_tuple(qs->batch->vals[row], qs->batch->tupdesc, values, nulls);
 }
 
+/* A DestReceiver handing each row of a portal to a PgaRowStreamFn */
+typedef struct RowStreamReceiver
+{
+	DestReceiver pub;
+	PgaRowStreamFn row;
+	void	   *arg;
+} RowStreamReceiver;
+
+static bool
+row_stream_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	RowStreamReceiver *r = (RowStreamReceiver *) self;
+
+	slot_getallattrs(slot);
+	return r->row(r->arg, slot->tts_values, slot->tts_isnull);
+}
+
+static void
+row_stream_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+row_stream_shutdown(DestReceiver *self)
+{
+}
+
+static void
+row_stream_destroy(DestReceiver *self)
+{
+}
+
+/*
+ * The rest of the cursor's rows, run straight into row() (as
+ * SPI_cursor_fetch runs them into a tuple table): no copy of each row, no
+ * batch to deform.
+ */
+static void
+query_source_stream(PgaRowSource *src, PgaRowStreamFn row, void *arg)
+{
+	PgaQueryRowSource *qs = (PgaQueryRowSource *) src;
+	RowStreamReceiver r;
+
+	if (qs->batch != NULL)
+		SPI_freetuptable(qs->batch);
+	qs->batch = NULL;
+	memset(&r, 0, sizeof(r));
+	r.pub.receiveSlot = row_stream_receive;
+	r.pub.rStartup = row_stream_startup;
+	r.pub.rShutdown = row_stream_shutdown;
+	r.pub.rDestroy = row_stream_destroy;
+	r.pub.mydest = DestNone;
+	r.row = row;
+	r.arg = arg;
+	(void) PortalRunFetch(qs->portal, FETCH_FORWARD, FETCH_ALL, &r.pub);
+}
+
 /* Dropped columns cannot occur in a query result. */
 void
 PgaQueryRowSourceOpen(PgaQueryRowSource *qs, const char *query, const char *what)
@@ -875,6 +991,7 @@ PgaQueryRowSourceOpen(PgaQueryRowSource *qs, const char *query, const char *what
 		qs->src.types[i] = TupleDescAttr(tupdesc, i)->atttypid;
 	qs->src.fetch = query_source_fetch;
 	qs->src.get = query_source_get;
+	qs->src.stream = query_source_stream;
 }
 
 void

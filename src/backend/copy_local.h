@@ -20,8 +20,15 @@
  * Rows of local values, a batch at a time: fetch() makes the next batch
  * current and returns how many rows it has (0 at the end); get() deforms
  * one of them into nparams values.
+ *
+ * A source may also offer stream() (NULL if not): it hands every row not
+ * yet fetched, in order, to row(), until the rows run out or row()
+ * returns false.  No batch is kept: the values are valid during the call
+ * only.  After stream(), fetch() is not called again.
  */
 typedef struct PgaRowSource PgaRowSource;
+
+typedef bool (*PgaRowStreamFn) (void *arg, Datum *values, bool *nulls);
 
 struct PgaRowSource
 {
@@ -30,9 +37,13 @@ struct PgaRowSource
 	uint64		(*fetch) (PgaRowSource *src);
 	void		(*get) (PgaRowSource *src, uint64 row, Datum *values,
 						bool *nulls);
+	void		(*stream) (PgaRowSource *src, PgaRowStreamFn row, void *arg);
 };
 
-/* Rows of a local query, through an SPI cursor */
+/*
+ * Rows of a local query, through an SPI cursor: fetched a batch at a time
+ * into SPI tuple tables, or streamed from the executor (stream()).
+ */
 typedef struct PgaQueryRowSource
 {
 	PgaRowSource src;
