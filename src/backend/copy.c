@@ -1273,14 +1273,38 @@ copy_on_commit_event(CopyState *cs, CopyConn *cc, pgw_event *ev)
 	}
 }
 
+/* CopyData of a source taken in bulk (pgw_conn_copy_out_take) */
+typedef struct CopyTake
+{
+	CopyState  *cs;
+	CopyStream *st;
+} CopyTake;
+
+static void
+copy_relay_taken(void *arg, const uint8_t *data, uint32_t len)
+{
+	CopyTake   *take = (CopyTake *) arg;
+
+	copy_relay(take->cs, take->st, data, len);
+}
+
 /* One event of the main loop. */
 static void
 copy_on_event(CopyState *cs, CopyConn *cc, pgw_event *ev)
 {
-	/* the hot path */
+	/*
+	 * The hot path: a row of a source, and then every row it sent after it
+	 * that is already read, without an event for each.
+	 */
 	if (ev->type == PGW_EV_COPY_DATA && cc->role == ROLE_SOURCE)
 	{
+		CopyTake	take;
+
 		copy_relay(cs, cc->stream, ev->msg.u.copy_data.data, ev->msg.u.copy_data.len);
+		take.cs = cs;
+		take.st = cc->stream;
+		(void) pgw_conn_copy_out_take(PgaConnProto(cc->conn), copy_relay_taken,
+									  &take, COPY_CHUNK_SIZE);
 		return;
 	}
 

@@ -1354,6 +1354,34 @@ pgw_conn_next_event(pgw_conn *c, pgw_event *ev)
 	}
 }
 
+size_t
+pgw_conn_copy_out_take(pgw_conn *c, pgw_copy_data_fn fn, void *arg, size_t max)
+{
+	uint32_t	limit = pgw_backend_msg_limit('d', &c->limits);
+	size_t		taken = 0;
+
+	if (c->state != PGW_CONN_COPY_OUT && c->state != PGW_CONN_COPY_BOTH)
+		return 0;
+	while (taken < max)
+	{
+		size_t		avail = c->in_end - c->in_start;
+		const uint8_t *p = c->in + c->in_start;
+		uint32_t	mlen;
+
+		if (avail < 5 || p[0] != 'd')
+			break;
+		mlen = pgw_get_u32(p + 1);
+		/* bad lengths and partial messages are next_frame's to handle */
+		if (mlen < 4 || mlen - 4 > limit || avail - 1 < (size_t) mlen)
+			break;
+		c->in_start += (size_t) mlen + 1;
+		c->stats.messages_in++;
+		taken += mlen - 4;
+		fn(arg, p + 5, mlen - 4);
+	}
+	return taken;
+}
+
 /* ----------------------------------------------------------------
  * Output
  * ----------------------------------------------------------------

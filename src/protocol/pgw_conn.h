@@ -205,6 +205,17 @@ extern bool pgw_conn_copy_data(pgw_conn *c, const void *data, uint32_t len);
 extern bool pgw_conn_copy_done(pgw_conn *c);
 extern bool pgw_conn_copy_fail(pgw_conn *c, const char *reason);
 
+/*
+ * COPY OUT (state PGW_CONN_COPY_OUT or COPY_BOTH): hand the payloads of the
+ * CopyData messages already received, in order, to fn, without making an
+ * event of each, until about max bytes went or anything else comes next
+ * (CopyDone, an error, an incomplete or invalid message: left for
+ * pgw_conn_next_event).  Returns the number of payload bytes handed over.
+ */
+typedef void (*pgw_copy_data_fn) (void *arg, const uint8_t *data, uint32_t len);
+extern size_t pgw_conn_copy_out_take(pgw_conn *c, pgw_copy_data_fn fn,
+									 void *arg, size_t max);
+
 /* Queue Terminate; the connection is CLOSED afterwards. */
 extern void pgw_conn_terminate(pgw_conn *c);
 

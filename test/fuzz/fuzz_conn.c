@@ -223,6 +223,13 @@ drain_output(pgw_conn *c)
 	}
 }
 
+/* pgw_conn_copy_out_take's callback: read every byte it is handed */
+static void
+take_touch(void *arg, const uint8_t *data, uint32_t len)
+{
+	touch(data, len);
+}
+
 static void
 drain_events(pgw_conn *c, bool use_cb_data, int *rounds)
 {
@@ -270,6 +277,10 @@ drain_events(pgw_conn *c, bool use_cb_data, int *rounds)
 				break;
 			case PGW_EV_COPY_BOTH:
 				pgw_conn_copy_data(c, "r", 1);
+				break;
+			case PGW_EV_COPY_DATA:
+				/* the bulk path, a few messages at a time */
+				(void) pgw_conn_copy_out_take(c, take_touch, NULL, 16);
 				break;
 			case PGW_EV_COPY_DONE:
 				if (pgw_conn_get_state(c) == PGW_CONN_COPY_IN)

@@ -1653,6 +1653,65 @@ test_flush(void)
 	sb_free(&s);
 }
 
+/* pgw_conn_copy_out_take: collects the payloads it is given */
+static void
+take_collect(void *arg, const uint8_t *data, uint32_t len)
+{
+	sbuf	   *out = (sbuf *) arg;
+
+	sb_put(out, data, len);
+	sb_put(out, "|", 1);
+}
+
+static void
+test_copy_out_take(void)
+{
+	pgw_conn_config cfg = base_config();
+	sbuf		s = {0};
+	sbuf		got = {0};
+	pgw_conn   *c;
+	pgw_event	ev;
+
+	m_auth(&s, 0, NULL, 0);
+	m_rfq(&s, 'I');
+	c = pgw_conn_create(&cfg, NULL);
+	pgw_conn_start(c);
+	pgw_conn_feed(c, s.data, s.len);
+	while (pgw_conn_next_event(c, &ev) != PGW_EV_NONE)
+		;
+	sb_free(&s);
+	tap_ok(pgw_conn_copy_out_take(c, take_collect, &got, 1000) == 0,
+		   "copy-take: nothing outside COPY OUT");
+	pgw_conn_query(c, "copy t to stdout");
+	m_copy_response(&s, 'H', 1);
+	m_copy_data(&s, "aa");
+	m_copy_data(&s, "bbb");
+	m_copy_data(&s, "c");
+	m_copy_data(&s, "dddd");
+	m_empty(&s, 'c');
+	m_complete(&s, "COPY 4");
+	m_rfq(&s, 'I');
+	/* everything but the last 3 bytes: ReadyForQuery is incomplete */
+	pgw_conn_feed(c, s.data, s.len - 3);
+	tap_is_int(pgw_conn_next_event(c, &ev), PGW_EV_COPY_OUT, "copy-take: COPY OUT");
+	tap_ok(pgw_conn_copy_out_take(c, take_collect, &got, 4) == 5 &&
+		   got.len == 7 && memcmp(got.data, "aa|bbb|", 7) == 0,
+		   "copy-take: payloads in order, stopping past max bytes");
+	tap_ok(pgw_conn_copy_out_take(c, take_collect, &got, 1000) == 5 &&
+		   got.len == 14 && memcmp(got.data, "aa|bbb|c|dddd|", 14) == 0,
+		   "copy-take: the rest, up to CopyDone");
+	tap_ok(pgw_conn_copy_out_take(c, take_collect, &got, 1000) == 0,
+		   "copy-take: stops at CopyDone");
+	tap_is_int(pgw_conn_next_event(c, &ev), PGW_EV_COPY_DONE, "copy-take: CopyDone is an event");
+	tap_is_int(pgw_conn_next_event(c, &ev), PGW_EV_COMMAND_COMPLETE, "copy-take: then the tag");
+	tap_is_int(pgw_conn_next_event(c, &ev), PGW_EV_NONE, "copy-take: ReadyForQuery not complete");
+	pgw_conn_feed(c, s.data + s.len - 3, 3);
+	tap_is_int(pgw_conn_next_event(c, &ev), PGW_EV_READY, "copy-take: READY");
+	pgw_conn_free(c);
+	sb_free(&s);
+	sb_free(&got);
+}
+
 static void
 hook_copy(pgw_conn *c, const pgw_event *ev, run_result *r, void *arg)
 {
@@ -2897,6 +2956,7 @@ main(void)
 	test_pipeline();
 	test_flush();
 	test_copy();
+	test_copy_out_take();
 	test_async_mid_request();
 	test_protocol_32();
 	test_limits();
