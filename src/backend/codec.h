@@ -42,7 +42,8 @@ typedef enum PgaFastDecode
 	PGA_FAST_TIMESTAMP,			/* timestamp and timestamptz */
 	PGA_FAST_TEXT,				/* text, varchar without typmod */
 	PGA_FAST_BYTEA,
-	PGA_FAST_UUID
+	PGA_FAST_UUID,
+	PGA_FAST_NUMERIC			/* any typmod; falls back to typreceive */
 } PgaFastDecode;
 
 typedef struct PgaColumnCodec
@@ -157,7 +158,8 @@ typedef struct PgaParamColumn
 	int16		format;			/* 1 binary, 0 text */
 	PgaFastDecode fast;			/* binary encoding without typsend */
 	FmgrInfo	func;			/* send (binary) or output (text) function */
-	char		scratch[16];	/* wire bytes of a fixed-size fast value */
+	char		scratch[32];	/* wire bytes of a fixed-size fast value or
+								 * of a numeric of up to 12 digits */
 } PgaParamColumn;
 
 typedef struct PgaParamPlan
