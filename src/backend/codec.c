@@ -621,6 +621,7 @@ PgaResultCodecCreate(TupleDesc tupdesc, const pgw_field_desc *fields,
 	codec->tupdesc = CreateTupleDescCopy(tupdesc);
 	codec->first_remote = first_remote;
 	codec->nremote = nfields;
+	codec->any_dropped = (nlive != tupdesc->natts);
 	codec->cols = palloc0(sizeof(PgaColumnCodec) * Max(nfields, 1));
 	codec->formats = palloc0(sizeof(int16) * Max(nfields, 1));
 	initStringInfo(&codec->buf);
@@ -644,6 +645,7 @@ PgaResultCodecCreate(TupleDesc tupdesc, const pgw_field_desc *fields,
 		while (TupleDescAttr(tupdesc, attnum)->attisdropped)
 			attnum++;
 		attr = TupleDescAttr(tupdesc, attnum);
+		col->attnum = attnum;
 		attnum++;
 
 		col->local_type = attr->atttypid;
@@ -807,18 +809,25 @@ PgaDecodeRow(PgaResultCodec *codec, const pgw_value *columns, int ncolumns,
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 
-	attnum = codec->first_remote;
+	/* dropped local columns are NULL in every row */
+	if (codec->any_dropped)
+	{
+		for (attnum = codec->first_remote; attnum < tupdesc->natts; attnum++)
+		{
+			if (TupleDescAttr(tupdesc, attnum)->attisdropped)
+			{
+				values[attnum] = (Datum) 0;
+				nulls[attnum] = true;
+			}
+		}
+	}
+
 	for (i = 0; i < ncolumns; i++)
 	{
 		PgaColumnCodec *col = &codec->cols[i];
 		const pgw_value *value = &columns[i];
 
-		while (TupleDescAttr(tupdesc, attnum)->attisdropped)
-		{
-			values[attnum] = (Datum) 0;
-			nulls[attnum] = true;
-			attnum++;
-		}
+		attnum = col->attnum;
 		errstate.attnum = attnum;
 
 		if (value->len < 0)
@@ -891,15 +900,6 @@ PgaDecodeRow(PgaResultCodec *codec, const pgw_value *columns, int ncolumns,
 											   col->local_typmod);
 			nulls[attnum] = false;
 		}
-		attnum++;
-	}
-
-	/* trailing dropped columns */
-	for (; attnum < tupdesc->natts; attnum++)
-	{
-		Assert(TupleDescAttr(tupdesc, attnum)->attisdropped);
-		values[attnum] = (Datum) 0;
-		nulls[attnum] = true;
 	}
 
 	error_context_stack = errcallback.previous;

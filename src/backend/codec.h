@@ -48,6 +48,7 @@ typedef enum PgaFastDecode
 
 typedef struct PgaColumnCodec
 {
+	int			attnum;			/* local column (0-based) it decodes into */
 	Oid			local_type;
 	int32		local_typmod;
 	Oid			remote_type;
@@ -71,6 +72,7 @@ typedef struct PgaResultCodec
 	TupleDesc	tupdesc;		/* local row type */
 	int			first_remote;	/* local column of remote column 0 (0 or 1) */
 	int			nremote;		/* remote columns */
+	bool		any_dropped;	/* tupdesc has dropped columns */
 	PgaColumnCodec *cols;		/* nremote entries */
 	int16	   *formats;		/* nremote result format codes, for Bind */
 	StringInfoData buf;			/* scratch for one value */
