@@ -290,12 +290,18 @@ numeric_wire_decode(const uint8 *p, int32 len, int32 typmod, Datum *result)
 			if (keep <= n)
 			{
 				n = keep;
-				di %= PGA_DEC_DIGITS;
-				if (di > 0)
+				/* constant divisors: no division instruction */
+				switch (di % PGA_DEC_DIGITS)
 				{
-					static const int pow10[PGA_DEC_DIGITS] = {1, 1000, 100, 10};
-
-					digits[n - 1] -= digits[n - 1] % pow10[di];
+					case 1:
+						digits[n - 1] -= digits[n - 1] % 1000;
+						break;
+					case 2:
+						digits[n - 1] -= digits[n - 1] % 100;
+						break;
+					case 3:
+						digits[n - 1] -= digits[n - 1] % 10;
+						break;
 				}
 			}
 		}
@@ -1451,6 +1457,8 @@ PgaCopyWriterCreate(int ncols, const Oid *types, bool binary,
 	}
 	old = MemoryContextSwitchTo(mcxt);
 	initStringInfo(&w->buf);
+	w->data = palloc(sizeof(char *) * Max(ncols, 1));
+	w->lens = palloc(sizeof(int32) * Max(ncols, 1));
 	MemoryContextSwitchTo(old);
 	if (binary)
 	{
@@ -1514,6 +1522,81 @@ copy_text_escape(StringInfo buf, const char *s, int len)
 		appendBinaryStringInfoNT(buf, start, s - start);
 }
 
+/*
+ * Append one row in binary COPY format: every column encoded first (each
+ * into its own scratch, the value itself or palloc'd memory, so all stay
+ * valid together), then the buffer enlarged once and the row copied in.
+ */
+static void
+copy_writer_row_binary(PgaCopyWriter *w, const Datum *values,
+					   const bool *nulls)
+{
+	PgaParamPlan *plan = w->plan;
+	StringInfo	buf = &w->buf;
+	int			ncols = plan->nparams;
+	Size		total = 2;
+	char	   *dst;
+	int			i;
+
+	for (i = 0; i < ncols; i++)
+	{
+		if (nulls[i])
+		{
+			w->data[i] = NULL;
+			w->lens[i] = -1;
+		}
+		else if (plan->cols[i].fast == PGA_FAST_NUMERIC)
+		{
+			/* written straight into buf below */
+			struct varlena *v = PG_DETOAST_DATUM_PACKED(values[i]);
+
+			w->data[i] = (const char *) v;
+			w->lens[i] = numeric_wire_size(v);
+		}
+		else
+			param_column_encode(&plan->cols[i], values[i], false,
+								&w->data[i], &w->lens[i]);
+		total += 4 + Max(w->lens[i], 0);
+	}
+	/* as enlargeStringInfo() would complain, before total overflows an int */
+	if (total >= (Size) (MaxAllocSize - buf->len))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("out of memory"),
+				 errdetail("Cannot enlarge string buffer containing %d bytes by %zu more bytes.",
+						   buf->len, total)));
+	enlargeStringInfo(buf, (int) total);
+
+	dst = buf->data + buf->len;
+	{
+		uint16		n16 = pg_hton16((uint16) ncols);
+
+		memcpy(dst, &n16, sizeof(n16));
+		dst += sizeof(n16);
+	}
+	for (i = 0; i < ncols; i++)
+	{
+		int32		len = w->lens[i];
+		uint32		n32 = pg_hton32((uint32) len);
+
+		memcpy(dst, &n32, sizeof(n32));
+		dst += sizeof(n32);
+		if (len <= 0)
+			continue;
+		if (plan->cols[i].fast == PGA_FAST_NUMERIC)
+			numeric_wire_write((const struct varlena *) w->data[i], dst);
+		else if (len == 8)
+			memcpy(dst, w->data[i], 8);
+		else if (len == 4)
+			memcpy(dst, w->data[i], 4);
+		else
+			memcpy(dst, w->data[i], len);
+		dst += len;
+	}
+	buf->len = (int) (dst - buf->data);
+	buf->data[buf->len] = '\0';
+}
+
 void
 PgaCopyWriterRow(PgaCopyWriter *w, const Datum *values, const bool *nulls)
 {
@@ -1522,32 +1605,17 @@ PgaCopyWriterRow(PgaCopyWriter *w, const Datum *values, const bool *nulls)
 	int			i;
 
 	if (w->binary)
-		pq_sendint16(buf, (uint16) plan->nparams);
+	{
+		copy_writer_row_binary(w, values, nulls);
+		w->rows++;
+		return;
+	}
 	for (i = 0; i < plan->nparams; i++)
 	{
 		const char *data;
 		int32		len;
 
-		if (w->binary && plan->cols[i].fast == PGA_FAST_NUMERIC && !nulls[i])
-		{
-			/* straight into buf */
-			struct varlena *v = PG_DETOAST_DATUM_PACKED(values[i]);
-
-			len = numeric_wire_size(v);
-			enlargeStringInfo(buf, 4 + len);
-			pq_writeint32(buf, (uint32) len);
-			numeric_wire_write(v, buf->data + buf->len);
-			buf->len += len;
-			continue;
-		}
 		param_column_encode(&plan->cols[i], values[i], nulls[i], &data, &len);
-		if (w->binary)
-		{
-			pq_sendint32(buf, (uint32) len);
-			if (len > 0)
-				appendBinaryStringInfoNT(buf, data, len);
-			continue;
-		}
 		if (i > 0)
 			appendStringInfoCharMacro(buf, '\t');
 		if (len < 0)
@@ -1555,8 +1623,7 @@ PgaCopyWriterRow(PgaCopyWriter *w, const Datum *values, const bool *nulls)
 		else
 			copy_text_escape(buf, data, len);
 	}
-	if (!w->binary)
-		appendStringInfoCharMacro(buf, '\n');
+	appendStringInfoCharMacro(buf, '\n');
 	w->rows++;
 }
 

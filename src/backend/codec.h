@@ -223,6 +223,8 @@ typedef struct PgaCopyWriter
 	bool		binary;
 	StringInfoData buf;			/* encoded data not yet taken */
 	uint64		rows;			/* rows written */
+	const char **data;			/* binary: one row's encoded columns ... */
+	int32	   *lens;			/* ... and their lengths, before copying */
 } PgaCopyWriter;
 
 /* Allocated in mcxt; buf grows there. */
