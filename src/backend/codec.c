@@ -11,15 +11,18 @@
  * gives the same result as an assignment of the remote value's text to the
  * local column.  The declared typmod is passed to both, so that varchar(n)
  * lengths are checked and numeric(p,s) values rounded as they would be
- * locally.
+ * locally.  The common fixed-size types, text, bytea, uuid and numeric are
+ * decoded straight from the wire bytes with the receive function's checks
+ * (numeric falls back to numeric_recv for anything unusual).
  *
  * Query parameters go the other way: values of built-in types are sent in
  * binary with the type's OID, everything else (unknown-typed literals,
  * records, composite, enum and other extension types) as text with an
  * unspecified type, so that the remote server infers it.  The same choice,
  * made once per column, is kept in a PgaParamPlan for rows of parameters
- * (pgasync.executemany), which writes the common fixed-size types, text
- * and bytea in their binary format without calling their send functions.
+ * (pgasync.executemany), which writes the common fixed-size types, text,
+ * bytea, uuid and numeric in their binary format without calling their
+ * send functions.
  *
  * Binary receive and send functions of string types convert between the
  * local session's client_encoding and the database encoding, because they
