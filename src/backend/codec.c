@@ -11,15 +11,18 @@
  * gives the same result as an assignment of the remote value's text to the
  * local column.  The declared typmod is passed to both, so that varchar(n)
  * lengths are checked and numeric(p,s) values rounded as they would be
- * locally.
+ * locally.  The common fixed-size types, text, bytea, uuid and numeric are
+ * decoded straight from the wire bytes with the receive function's checks
+ * (numeric falls back to numeric_recv for anything unusual).
  *
  * Query parameters go the other way: values of built-in types are sent in
  * binary with the type's OID, everything else (unknown-typed literals,
  * records, composite, enum and other extension types) as text with an
  * unspecified type, so that the remote server infers it.  The same choice,
  * made once per column, is kept in a PgaParamPlan for rows of parameters
- * (pgasync.executemany), which writes the common fixed-size types, text
- * and bytea in their binary format without calling their send functions.
+ * (pgasync.executemany), which writes the common fixed-size types, text,
+ * bytea, uuid and numeric in their binary format without calling their
+ * send functions.
  *
  * Binary receive and send functions of string types convert between the
  * local session's client_encoding and the database encoding, because they
@@ -139,6 +142,8 @@ fast_decode_kind(Oid typid, int32 typmod)
 			return PGA_FAST_BYTEA;
 		case UUIDOID:
 			return PGA_FAST_UUID;
+		case NUMERICOID:
+			return PGA_FAST_NUMERIC;
 		default:
 			return PGA_FAST_NONE;
 	}
@@ -148,6 +153,322 @@ static uint64
 read_be64(const uint8 *p)
 {
 	return ((uint64) pgw_get_u32(p) << 32) | (uint64) pgw_get_u32(p + 4);
+}
+
+/* ----------------------------------------------------------------
+ * numeric without numeric_recv and numeric_send
+ *
+ * The binary format of numeric on the wire is a sequence of int16s:
+ * ndigits, weight, sign, dscale, then ndigits base-10000 digits.  The
+ * stored form (a varlena) is private to numeric.c but, being an on-disk
+ * format, fixed: after the varlena header, either a 2-byte "short" header
+ * (sign, dscale and weight packed in one uint16) when dscale and weight
+ * are small enough, or a 2-byte sign-and-dscale word and an int16 weight;
+ * then the digits, without leading or trailing zero digits.  The special
+ * values NaN, +Infinity and -Infinity are the header word alone.
+ *
+ * numeric_wire_decode() builds exactly the value numeric_recv() builds
+ * from the same bytes (digits hidden by dscale truncated away, leading and
+ * trailing zero digits stripped, a zero made positive with weight 0, the
+ * column's typmod checked) and returns false for everything else --
+ * invalid input, a typmod that needs rounding or is exceeded, a weight
+ * that does not fit -- so that numeric_recv() is called and raises its own
+ * error.  numeric_wire_size() and numeric_wire_write() write what
+ * numeric_send() writes.
+ * ----------------------------------------------------------------
+ */
+#define PGA_NBASE					10000
+#define PGA_DEC_DIGITS				4
+
+/* the stored header words */
+#define PGA_NUMERIC_SIGN_MASK		0xC000
+#define PGA_NUMERIC_POS				0x0000
+#define PGA_NUMERIC_NEG				0x4000
+#define PGA_NUMERIC_SHORT			0x8000
+#define PGA_NUMERIC_SPECIAL			0xC000
+#define PGA_NUMERIC_EXT_SIGN_MASK	0xF000
+#define PGA_NUMERIC_NAN				0xC000
+#define PGA_NUMERIC_PINF			0xD000
+#define PGA_NUMERIC_NINF			0xF000
+#define PGA_NUMERIC_DSCALE_MASK		0x3FFF
+#define PGA_NUMERIC_SHORT_SIGN_MASK 0x2000
+#define PGA_NUMERIC_SHORT_DSCALE_MASK 0x1F80
+#define PGA_NUMERIC_SHORT_DSCALE_SHIFT 7
+#define PGA_NUMERIC_SHORT_DSCALE_MAX \
+	(PGA_NUMERIC_SHORT_DSCALE_MASK >> PGA_NUMERIC_SHORT_DSCALE_SHIFT)
+#define PGA_NUMERIC_SHORT_WEIGHT_SIGN_MASK 0x0040
+#define PGA_NUMERIC_SHORT_WEIGHT_MASK 0x003F
+#define PGA_NUMERIC_SHORT_WEIGHT_MAX PGA_NUMERIC_SHORT_WEIGHT_MASK
+#define PGA_NUMERIC_SHORT_WEIGHT_MIN (-(PGA_NUMERIC_SHORT_WEIGHT_MASK + 1))
+
+/* bytes of the header word(s) after the varlena header */
+#define PGA_NUMERIC_HDR_SHORT		sizeof(uint16)
+#define PGA_NUMERIC_HDR_LONG		(sizeof(uint16) + sizeof(int16))
+
+/* Most digits a wire value is decoded here with; longer ones go the slow way */
+#define PGA_NUMERIC_FAST_DIGITS		64
+
+/* Decimal digits of a base-10000 digit (1..9999) below its top 4 places */
+static inline int
+numeric_digit_leading_zeros(int d)
+{
+	if (d < 10)
+		return 3;
+	if (d < 100)
+		return 2;
+	if (d < 1000)
+		return 1;
+	return 0;
+}
+
+/*
+ * Decode a binary numeric of len bytes at p for a column of typmod into
+ * *result, as numeric_recv() would; false when numeric_recv() must do it.
+ */
+static bool
+numeric_wire_decode(const uint8 *p, int32 len, int32 typmod, Datum *result)
+{
+	int16		digits[PGA_NUMERIC_FAST_DIGITS];
+	int			ndigits;
+	int			weight;
+	int			sign;
+	int			dscale;
+	int			first;
+	int			n;
+	int			i;
+	Size		size;
+	char	   *v;
+	char	   *hdr;
+
+	if (len < 8)
+		return false;
+	ndigits = pgw_get_u16(p);
+	if (ndigits > PGA_NUMERIC_FAST_DIGITS || len != 8 + 2 * ndigits)
+		return false;
+	weight = (int16) pgw_get_u16(p + 2);
+	sign = pgw_get_u16(p + 4);
+	dscale = pgw_get_u16(p + 6);
+	if ((dscale & PGA_NUMERIC_DSCALE_MASK) != dscale)
+		return false;
+	for (i = 0; i < ndigits; i++)
+	{
+		int			d = pgw_get_u16(p + 8 + 2 * i);
+
+		/* as int16, 0 .. 9999: larger uint16s are negative or too big */
+		if (d >= PGA_NBASE)
+			return false;
+		digits[i] = (int16) d;
+	}
+
+	if (sign == PGA_NUMERIC_NAN || sign == PGA_NUMERIC_PINF ||
+		sign == PGA_NUMERIC_NINF)
+	{
+		/* a typmod admits NaN but not the infinities */
+		if (sign != PGA_NUMERIC_NAN && typmod >= (int32) VARHDRSZ)
+			return false;
+		v = palloc(VARHDRSZ + PGA_NUMERIC_HDR_SHORT);
+		SET_VARSIZE(v, VARHDRSZ + PGA_NUMERIC_HDR_SHORT);
+		*(uint16 *) (v + VARHDRSZ) = (uint16) sign;
+		*result = PointerGetDatum(v);
+		return true;
+	}
+	if (sign != PGA_NUMERIC_POS && sign != PGA_NUMERIC_NEG)
+		return false;
+
+	/*
+	 * Drop the digits that dscale hides, and the decimal places of the last
+	 * digit kept that it hides: keep (weight + 1) * 4 + dscale decimal
+	 * digits.
+	 */
+	n = ndigits;
+	{
+		int			di = (weight + 1) * PGA_DEC_DIGITS + dscale;
+
+		if (di <= 0)
+			n = 0;
+		else
+		{
+			int			keep = (di + PGA_DEC_DIGITS - 1) / PGA_DEC_DIGITS;
+
+			if (keep <= n)
+			{
+				n = keep;
+				/* constant divisors: no division instruction */
+				switch (di % PGA_DEC_DIGITS)
+				{
+					case 1:
+						digits[n - 1] -= digits[n - 1] % 1000;
+						break;
+					case 2:
+						digits[n - 1] -= digits[n - 1] % 100;
+						break;
+					case 3:
+						digits[n - 1] -= digits[n - 1] % 10;
+						break;
+				}
+			}
+		}
+	}
+
+	/* strip leading and trailing zero digits */
+	first = 0;
+	while (first < n && digits[first] == 0)
+	{
+		first++;
+		weight--;
+	}
+	while (n > first && digits[n - 1] == 0)
+		n--;
+	n -= first;
+	if (n == 0)
+	{
+		weight = 0;
+		sign = PGA_NUMERIC_POS;
+	}
+
+	/*
+	 * The typmod: rounding to its scale changes nothing when the scale is
+	 * no smaller than dscale (the digits beyond dscale are gone); the
+	 * value then takes the typmod's scale.  More integer digits than the
+	 * precision leaves is an error (left to numeric_recv).
+	 */
+	if (typmod >= (int32) VARHDRSZ)
+	{
+		int			precision = ((typmod - VARHDRSZ) >> 16) & 0xffff;
+		int			scale = (((typmod - VARHDRSZ) & 0x7ff) ^ 1024) - 1024;
+		int			ddigits;
+
+		if (scale < dscale)
+			return false;
+		dscale = scale;
+		ddigits = (weight + 1) * PGA_DEC_DIGITS;
+		if (n > 0 && ddigits > precision - scale)
+		{
+			ddigits -= numeric_digit_leading_zeros(digits[first]);
+			if (ddigits > precision - scale)
+				return false;
+		}
+	}
+
+	/* the stored weight is an int16 */
+	if (weight < PG_INT16_MIN)
+		return false;
+
+	if (dscale <= PGA_NUMERIC_SHORT_DSCALE_MAX &&
+		weight <= PGA_NUMERIC_SHORT_WEIGHT_MAX &&
+		weight >= PGA_NUMERIC_SHORT_WEIGHT_MIN)
+	{
+		size = VARHDRSZ + PGA_NUMERIC_HDR_SHORT + n * sizeof(int16);
+		v = palloc(size);
+		hdr = v + VARHDRSZ;
+		*(uint16 *) hdr = (uint16)
+			((sign == PGA_NUMERIC_NEG ?
+			  (PGA_NUMERIC_SHORT | PGA_NUMERIC_SHORT_SIGN_MASK) :
+			  PGA_NUMERIC_SHORT) |
+			 (dscale << PGA_NUMERIC_SHORT_DSCALE_SHIFT) |
+			 (weight < 0 ? PGA_NUMERIC_SHORT_WEIGHT_SIGN_MASK : 0) |
+			 (weight & PGA_NUMERIC_SHORT_WEIGHT_MASK));
+		hdr += PGA_NUMERIC_HDR_SHORT;
+	}
+	else
+	{
+		size = VARHDRSZ + PGA_NUMERIC_HDR_LONG + n * sizeof(int16);
+		v = palloc(size);
+		hdr = v + VARHDRSZ;
+		*(uint16 *) hdr = (uint16) (sign | (dscale & PGA_NUMERIC_DSCALE_MASK));
+		*(int16 *) (hdr + sizeof(uint16)) = (int16) weight;
+		hdr += PGA_NUMERIC_HDR_LONG;
+	}
+	SET_VARSIZE(v, size);
+	if (n > 0)
+		memcpy(hdr, digits + first, n * sizeof(int16));
+	*result = PointerGetDatum(v);
+	return true;
+}
+
+/*
+ * The fields numeric_send() sends for a stored numeric (the varlena's data
+ * after its header, of size bytes, not necessarily aligned): what
+ * numeric.c's header macros read.  *digits points to the digits.
+ */
+static void
+numeric_stored_fields(const char *data, Size size, int *ndigits, int *weight,
+					  int *sign, int *dscale, const char **digits)
+{
+	uint16		h;
+	Size		hdrsize;
+
+	memcpy(&h, data, sizeof(h));
+	if (h & 0x8000)
+	{
+		/* short or special: one header word */
+		hdrsize = PGA_NUMERIC_HDR_SHORT;
+		*weight = ((h & PGA_NUMERIC_SHORT_WEIGHT_SIGN_MASK) ?
+				   ~PGA_NUMERIC_SHORT_WEIGHT_MASK : 0) |
+			(h & PGA_NUMERIC_SHORT_WEIGHT_MASK);
+		*dscale = (h & PGA_NUMERIC_SHORT_DSCALE_MASK) >>
+			PGA_NUMERIC_SHORT_DSCALE_SHIFT;
+		if ((h & PGA_NUMERIC_SIGN_MASK) == PGA_NUMERIC_SHORT)
+			*sign = (h & PGA_NUMERIC_SHORT_SIGN_MASK) ?
+				PGA_NUMERIC_NEG : PGA_NUMERIC_POS;
+		else
+			*sign = h & PGA_NUMERIC_EXT_SIGN_MASK;
+	}
+	else
+	{
+		int16		w;
+
+		hdrsize = PGA_NUMERIC_HDR_LONG;
+		memcpy(&w, data + sizeof(uint16), sizeof(w));
+		*weight = w;
+		*dscale = h & PGA_NUMERIC_DSCALE_MASK;
+		*sign = h & PGA_NUMERIC_SIGN_MASK;
+	}
+	*ndigits = (int) ((size - hdrsize) / sizeof(int16));
+	*digits = data + hdrsize;
+}
+
+/* Bytes numeric_send() writes for a stored numeric */
+static int32
+numeric_wire_size(const struct varlena *num)
+{
+	Size		size = VARSIZE_ANY_EXHDR(num);
+	uint16		h;
+
+	memcpy(&h, VARDATA_ANY(num), sizeof(h));
+	if (h & 0x8000)
+		return 8 + 2 * (int32) ((size - PGA_NUMERIC_HDR_SHORT) / 2);
+	return 8 + 2 * (int32) ((size - PGA_NUMERIC_HDR_LONG) / 2);
+}
+
+/* Write what numeric_send() writes for a stored numeric to dst */
+static void
+numeric_wire_write(const struct varlena *num, char *dst)
+{
+	int			ndigits;
+	int			weight;
+	int			sign;
+	int			dscale;
+	const char *digits;
+	uint16		w[4];
+	int			i;
+
+	numeric_stored_fields(VARDATA_ANY(num), VARSIZE_ANY_EXHDR(num),
+						  &ndigits, &weight, &sign, &dscale, &digits);
+	w[0] = pg_hton16((uint16) ndigits);
+	w[1] = pg_hton16((uint16) weight);
+	w[2] = pg_hton16((uint16) sign);
+	w[3] = pg_hton16((uint16) dscale);
+	memcpy(dst, w, sizeof(w));
+	dst += sizeof(w);
+	for (i = 0; i < ndigits; i++)
+	{
+		uint16		d;
+
+		memcpy(&d, digits + 2 * i, sizeof(d));
+		d = pg_hton16(d);
+		memcpy(dst + 2 * i, &d, sizeof(d));
+	}
 }
 
 static void
@@ -257,6 +578,7 @@ fast_decode(PgaFastDecode kind, const uint8 *p, int32 len, int column)
 				memcpy(u->data, p, UUID_LEN);
 				return UUIDPGetDatum(u);
 			}
+		case PGA_FAST_NUMERIC:	/* numeric_wire_decode(), by the caller */
 		case PGA_FAST_NONE:
 			break;
 	}
@@ -308,6 +630,7 @@ PgaResultCodecCreate(TupleDesc tupdesc, const pgw_field_desc *fields,
 	codec->tupdesc = CreateTupleDescCopy(tupdesc);
 	codec->first_remote = first_remote;
 	codec->nremote = nfields;
+	codec->any_dropped = (nlive != tupdesc->natts);
 	codec->cols = palloc0(sizeof(PgaColumnCodec) * Max(nfields, 1));
 	codec->formats = palloc0(sizeof(int16) * Max(nfields, 1));
 	initStringInfo(&codec->buf);
@@ -331,6 +654,7 @@ PgaResultCodecCreate(TupleDesc tupdesc, const pgw_field_desc *fields,
 		while (TupleDescAttr(tupdesc, attnum)->attisdropped)
 			attnum++;
 		attr = TupleDescAttr(tupdesc, attnum);
+		col->attnum = attnum;
 		attnum++;
 
 		col->local_type = attr->atttypid;
@@ -494,18 +818,25 @@ PgaDecodeRow(PgaResultCodec *codec, const pgw_value *columns, int ncolumns,
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 
-	attnum = codec->first_remote;
+	/* dropped local columns are NULL in every row */
+	if (codec->any_dropped)
+	{
+		for (attnum = codec->first_remote; attnum < tupdesc->natts; attnum++)
+		{
+			if (TupleDescAttr(tupdesc, attnum)->attisdropped)
+			{
+				values[attnum] = (Datum) 0;
+				nulls[attnum] = true;
+			}
+		}
+	}
+
 	for (i = 0; i < ncolumns; i++)
 	{
 		PgaColumnCodec *col = &codec->cols[i];
 		const pgw_value *value = &columns[i];
 
-		while (TupleDescAttr(tupdesc, attnum)->attisdropped)
-		{
-			values[attnum] = (Datum) 0;
-			nulls[attnum] = true;
-			attnum++;
-		}
+		attnum = col->attnum;
 		errstate.attnum = attnum;
 
 		if (value->len < 0)
@@ -524,7 +855,11 @@ PgaDecodeRow(PgaResultCodec *codec, const pgw_value *columns, int ncolumns,
 												   col->local_typmod);
 			nulls[attnum] = true;
 		}
-		else if (col->fast != PGA_FAST_NONE)
+		else if (col->fast == PGA_FAST_NUMERIC &&
+				 numeric_wire_decode(value->data, value->len,
+									 col->local_typmod, &values[attnum]))
+			nulls[attnum] = false;
+		else if (col->fast != PGA_FAST_NONE && col->fast != PGA_FAST_NUMERIC)
 		{
 			values[attnum] = fast_decode(col->fast, value->data, value->len, i + 1);
 			nulls[attnum] = false;
@@ -574,15 +909,6 @@ PgaDecodeRow(PgaResultCodec *codec, const pgw_value *columns, int ncolumns,
 											   col->local_typmod);
 			nulls[attnum] = false;
 		}
-		attnum++;
-	}
-
-	/* trailing dropped columns */
-	for (; attnum < tupdesc->natts; attnum++)
-	{
-		Assert(TupleDescAttr(tupdesc, attnum)->attisdropped);
-		values[attnum] = (Datum) 0;
-		nulls[attnum] = true;
 	}
 
 	error_context_stack = errcallback.previous;
@@ -760,6 +1086,17 @@ param_column_encode(PgaParamColumn *col, Datum value, bool isnull,
 			*data = col->scratch;
 			*len = UUID_LEN;
 			return;
+		case PGA_FAST_NUMERIC:
+			{
+				struct varlena *v = PG_DETOAST_DATUM_PACKED(value);
+				int32		n = numeric_wire_size(v);
+				char	   *b = n <= sizeof(col->scratch) ? col->scratch : palloc(n);
+
+				numeric_wire_write(v, b);
+				*data = b;
+				*len = n;
+				return;
+			}
 		case PGA_FAST_NONE:
 			break;
 	}
@@ -1123,6 +1460,8 @@ PgaCopyWriterCreate(int ncols, const Oid *types, bool binary,
 	}
 	old = MemoryContextSwitchTo(mcxt);
 	initStringInfo(&w->buf);
+	w->data = palloc(sizeof(char *) * Max(ncols, 1));
+	w->lens = palloc(sizeof(int32) * Max(ncols, 1));
 	MemoryContextSwitchTo(old);
 	if (binary)
 	{
@@ -1186,6 +1525,81 @@ copy_text_escape(StringInfo buf, const char *s, int len)
 		appendBinaryStringInfoNT(buf, start, s - start);
 }
 
+/*
+ * Append one row in binary COPY format: every column encoded first (each
+ * into its own scratch, the value itself or palloc'd memory, so all stay
+ * valid together), then the buffer enlarged once and the row copied in.
+ */
+static void
+copy_writer_row_binary(PgaCopyWriter *w, const Datum *values,
+					   const bool *nulls)
+{
+	PgaParamPlan *plan = w->plan;
+	StringInfo	buf = &w->buf;
+	int			ncols = plan->nparams;
+	Size		total = 2;
+	char	   *dst;
+	int			i;
+
+	for (i = 0; i < ncols; i++)
+	{
+		if (nulls[i])
+		{
+			w->data[i] = NULL;
+			w->lens[i] = -1;
+		}
+		else if (plan->cols[i].fast == PGA_FAST_NUMERIC)
+		{
+			/* written straight into buf below */
+			struct varlena *v = PG_DETOAST_DATUM_PACKED(values[i]);
+
+			w->data[i] = (const char *) v;
+			w->lens[i] = numeric_wire_size(v);
+		}
+		else
+			param_column_encode(&plan->cols[i], values[i], false,
+								&w->data[i], &w->lens[i]);
+		total += 4 + Max(w->lens[i], 0);
+	}
+	/* as enlargeStringInfo() would complain, before total overflows an int */
+	if (total >= (Size) (MaxAllocSize - buf->len))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("out of memory"),
+				 errdetail("Cannot enlarge string buffer containing %d bytes by %zu more bytes.",
+						   buf->len, total)));
+	enlargeStringInfo(buf, (int) total);
+
+	dst = buf->data + buf->len;
+	{
+		uint16		n16 = pg_hton16((uint16) ncols);
+
+		memcpy(dst, &n16, sizeof(n16));
+		dst += sizeof(n16);
+	}
+	for (i = 0; i < ncols; i++)
+	{
+		int32		len = w->lens[i];
+		uint32		n32 = pg_hton32((uint32) len);
+
+		memcpy(dst, &n32, sizeof(n32));
+		dst += sizeof(n32);
+		if (len <= 0)
+			continue;
+		if (plan->cols[i].fast == PGA_FAST_NUMERIC)
+			numeric_wire_write((const struct varlena *) w->data[i], dst);
+		else if (len == 8)
+			memcpy(dst, w->data[i], 8);
+		else if (len == 4)
+			memcpy(dst, w->data[i], 4);
+		else
+			memcpy(dst, w->data[i], len);
+		dst += len;
+	}
+	buf->len = (int) (dst - buf->data);
+	buf->data[buf->len] = '\0';
+}
+
 void
 PgaCopyWriterRow(PgaCopyWriter *w, const Datum *values, const bool *nulls)
 {
@@ -1194,20 +1608,17 @@ PgaCopyWriterRow(PgaCopyWriter *w, const Datum *values, const bool *nulls)
 	int			i;
 
 	if (w->binary)
-		pq_sendint16(buf, (uint16) plan->nparams);
+	{
+		copy_writer_row_binary(w, values, nulls);
+		w->rows++;
+		return;
+	}
 	for (i = 0; i < plan->nparams; i++)
 	{
 		const char *data;
 		int32		len;
 
 		param_column_encode(&plan->cols[i], values[i], nulls[i], &data, &len);
-		if (w->binary)
-		{
-			pq_sendint32(buf, (uint32) len);
-			if (len > 0)
-				appendBinaryStringInfoNT(buf, data, len);
-			continue;
-		}
 		if (i > 0)
 			appendStringInfoCharMacro(buf, '\t');
 		if (len < 0)
@@ -1215,8 +1626,7 @@ PgaCopyWriterRow(PgaCopyWriter *w, const Datum *values, const bool *nulls)
 		else
 			copy_text_escape(buf, data, len);
 	}
-	if (!w->binary)
-		appendStringInfoCharMacro(buf, '\n');
+	appendStringInfoCharMacro(buf, '\n');
 	w->rows++;
 }
 

@@ -42,11 +42,13 @@ typedef enum PgaFastDecode
 	PGA_FAST_TIMESTAMP,			/* timestamp and timestamptz */
 	PGA_FAST_TEXT,				/* text, varchar without typmod */
 	PGA_FAST_BYTEA,
-	PGA_FAST_UUID
+	PGA_FAST_UUID,
+	PGA_FAST_NUMERIC			/* any typmod; falls back to typreceive */
 } PgaFastDecode;
 
 typedef struct PgaColumnCodec
 {
+	int			attnum;			/* local column (0-based) it decodes into */
 	Oid			local_type;
 	int32		local_typmod;
 	Oid			remote_type;
@@ -70,6 +72,7 @@ typedef struct PgaResultCodec
 	TupleDesc	tupdesc;		/* local row type */
 	int			first_remote;	/* local column of remote column 0 (0 or 1) */
 	int			nremote;		/* remote columns */
+	bool		any_dropped;	/* tupdesc has dropped columns */
 	PgaColumnCodec *cols;		/* nremote entries */
 	int16	   *formats;		/* nremote result format codes, for Bind */
 	StringInfoData buf;			/* scratch for one value */
@@ -157,7 +160,8 @@ typedef struct PgaParamColumn
 	int16		format;			/* 1 binary, 0 text */
 	PgaFastDecode fast;			/* binary encoding without typsend */
 	FmgrInfo	func;			/* send (binary) or output (text) function */
-	char		scratch[16];	/* wire bytes of a fixed-size fast value */
+	char		scratch[32];	/* wire bytes of a fixed-size fast value or
+								 * of a numeric of up to 12 digits */
 } PgaParamColumn;
 
 typedef struct PgaParamPlan
@@ -219,6 +223,8 @@ typedef struct PgaCopyWriter
 	bool		binary;
 	StringInfoData buf;			/* encoded data not yet taken */
 	uint64		rows;			/* rows written */
+	const char **data;			/* binary: one row's encoded columns ... */
+	int32	   *lens;			/* ... and their lengths, before copying */
 } PgaCopyWriter;
 
 /* Allocated in mcxt; buf grows there. */

@@ -1235,13 +1235,18 @@ PgaDriverNextEvent(PgaConn **conns, int nconns, pgw_event *ev,
 	for (;;)
 	{
 		int			k;
+		int			start = (rr < nconns) ? rr : 0;
 		bool		alive = false;
 
 		/* events already read, round robin across connections */
 		for (k = 0; k < nconns; k++)
 		{
-			int			idx = (rr + k) % nconns;
-			PgaConn    *c = conns[idx];
+			int			idx = start + k;
+			PgaConn    *c;
+
+			if (idx >= nconns)
+				idx -= nconns;
+			c = conns[idx];
 
 			if (c == NULL)
 				continue;

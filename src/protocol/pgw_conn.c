@@ -1298,6 +1298,38 @@ next_frame(pgw_conn *c, uint8_t *type, const uint8_t **body, uint32_t *len)
 pgw_event_type
 pgw_conn_next_event(pgw_conn *c, pgw_event *ev)
 {
+	/*
+	 * Nearly every message of a large result is a DataRow answering a
+	 * request: take a complete one that decodes cleanly without clearing
+	 * the whole event.  Anything else, and any DataRow the checks below
+	 * would fail or hold back (incomplete, too large, malformed, no
+	 * request in flight), goes the general way, which reports it.
+	 */
+	if (c->state == PGW_CONN_BUSY || c->state == PGW_CONN_IDLE)
+	{
+		size_t		avail = c->in_end - c->in_start;
+		const uint8_t *p = c->in + c->in_start;
+
+		if (avail >= 5 && p[0] == PGW_BE_DATA_ROW)
+		{
+			uint32_t	mlen = pgw_get_u32(p + 1);
+			uint64_t	id = current_request(c);
+
+			if (mlen >= 4 && avail - 1 >= (size_t) mlen && id != 0 &&
+				pgw_decode_data_row(p + 5, mlen - 4, &c->limits, &c->scratch,
+									&ev->msg))
+			{
+				c->in_need = 0;
+				c->in_start += (size_t) mlen + 1;
+				c->stats.messages_in++;
+				ev->type = PGW_EV_DATA_ROW;
+				ev->request_id = id;
+				ev->fatal = false;
+				return PGW_EV_DATA_ROW;
+			}
+		}
+	}
+
 	memset(ev, 0, sizeof(pgw_event));
 
 	for (;;)

@@ -31,7 +31,9 @@
  * READY of that request.
  *
  * Events point into the input buffer and stay valid only until the next
- * call that feeds input or takes an event.
+ * call that feeds input or takes an event.  Of a PGW_EV_DATA_ROW event
+ * only type, request_id, fatal, msg.type, msg.body, msg.body_len and
+ * msg.u.data_row are set; the rest of the union is left as it was.
  *
  *-------------------------------------------------------------------------
  */

@@ -43,6 +43,7 @@ typedef struct pgw_dec
 	bool		allow_trailing; /* unknown Authentication codes */
 } pgw_dec;
 
+static bool pgw_scratch_reserve(pgw_decode_scratch *s, size_t need);
 static bool pgw_dec_fail(pgw_dec *d, const char *fmt,...)
 #if defined(__GNUC__)
 			__attribute__((format(printf, 2, 3)))
@@ -81,9 +82,6 @@ static bool
 pgw_dec_array(pgw_dec *d, size_t count, size_t elem, void **ptr)
 {
 	pgw_decode_scratch *s = d->scratch;
-	size_t		need;
-	size_t		newcap;
-	void	   *p;
 
 	*ptr = NULL;
 	if (count == 0)
@@ -96,30 +94,43 @@ pgw_dec_array(pgw_dec *d, size_t count, size_t elem, void **ptr)
 	}
 	if (count > SIZE_MAX / elem)
 		return pgw_dec_fail(d, "array of %zu elements is too large", count);
-	need = count * elem;
-	if (need > s->cap)
+	if (!pgw_scratch_reserve(s, count * elem))
 	{
-		newcap = s->cap < 256 ? 256 : s->cap;
-		while (newcap < need)
-		{
-			if (newcap > SIZE_MAX / 2)
-			{
-				newcap = need;
-				break;
-			}
-			newcap *= 2;
-		}
-		p = pgw_realloc(s->buf, newcap);
-		if (p == NULL)
-		{
-			pgw_seterr(d->errbuf, "out of memory decoding %s message",
-					   d->name);
-			return false;
-		}
-		s->buf = p;
-		s->cap = newcap;
+		pgw_seterr(d->errbuf, "out of memory decoding %s message",
+				   d->name);
+		return false;
 	}
 	*ptr = s->buf;
+	return true;
+}
+
+/*
+ * Grow the scratch space to at least need bytes (doubling, from 256).
+ * Returns false when out of memory; the space is then unchanged.
+ */
+static bool
+pgw_scratch_reserve(pgw_decode_scratch *s, size_t need)
+{
+	size_t		newcap;
+	void	   *p;
+
+	if (need <= s->cap)
+		return true;
+	newcap = s->cap < 256 ? 256 : s->cap;
+	while (newcap < need)
+	{
+		if (newcap > SIZE_MAX / 2)
+		{
+			newcap = need;
+			break;
+		}
+		newcap *= 2;
+	}
+	p = pgw_realloc(s->buf, newcap);
+	if (p == NULL)
+		return false;
+	s->buf = p;
+	s->cap = newcap;
 	return true;
 }
 
@@ -878,6 +889,67 @@ pgw_decode_backend(uint8_t type, const uint8_t *body, uint32_t len,
 	if (!d.allow_trailing && pgw_rd_remaining(&d.rd) != 0)
 		return pgw_dec_fail(&d, "%zu trailing bytes after the message",
 							pgw_rd_remaining(&d.rd));
+	return true;
+}
+
+bool
+pgw_decode_data_row(const uint8_t *body, uint32_t len,
+					const pgw_limits *limits, pgw_decode_scratch *scratch,
+					pgw_backend_msg *out)
+{
+	const uint8_t *p;
+	const uint8_t *end;
+	pgw_value  *cols;
+	uint16_t	n;
+	uint16_t	i;
+
+	if (limits == NULL)
+		limits = &pgw_default_limits;
+	if (body == NULL || len < 2 || len > limits->max_data_message)
+		return false;
+	n = pgw_get_u16(body);
+	/* each column takes at least its 4-byte length */
+	if (n > limits->max_columns || (size_t) n > (size_t) (len - 2) / 4)
+		return false;
+	cols = NULL;
+	if (n > 0)
+	{
+		if (scratch == NULL ||
+			!pgw_scratch_reserve(scratch, (size_t) n * sizeof(pgw_value)))
+			return false;
+		cols = scratch->buf;
+	}
+
+	p = body + 2;
+	end = body + len;
+	for (i = 0; i < n; i++)
+	{
+		int32_t		vlen;
+
+		if (end - p < 4)
+			return false;
+		vlen = (int32_t) pgw_get_u32(p);
+		p += 4;
+		if (vlen == -1)
+		{
+			cols[i].data = NULL;
+			cols[i].len = -1;
+			continue;
+		}
+		if (vlen < 0 || (size_t) (end - p) < (size_t) vlen)
+			return false;
+		cols[i].data = p;
+		cols[i].len = vlen;
+		p += vlen;
+	}
+	if (p != end)
+		return false;
+
+	out->type = PGW_BE_DATA_ROW;
+	out->body = body;
+	out->body_len = len;
+	out->u.data_row.ncolumns = n;
+	out->u.data_row.columns = cols;
 	return true;
 }
 

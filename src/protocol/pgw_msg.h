@@ -210,6 +210,18 @@ extern bool pgw_decode_backend(uint8_t type, const uint8_t *body, uint32_t len,
 							   pgw_backend_msg *out, char *errbuf);
 
 /*
+ * Decode a DataRow body -- what pgw_decode_backend() does for type 'D',
+ * with the same checks -- but set only out->type, body, body_len and
+ * u.data_row, leaving the rest of *out as it was.  Returns false, with no
+ * message, for a body pgw_decode_backend() would reject (or when out of
+ * memory); the caller then calls that to learn why.
+ */
+extern bool pgw_decode_data_row(const uint8_t *body, uint32_t len,
+								const pgw_limits *limits,
+								pgw_decode_scratch *scratch,
+								pgw_backend_msg *out);
+
+/*
  * Largest body length accepted for a backend message type under the given
  * limits (max_data_message for DataRow, CopyData and FunctionCallResponse,
  * max_control_message for the others), or 0 if the type byte is not a

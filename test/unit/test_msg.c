@@ -659,6 +659,189 @@ test_data_row(void)
 	expect_fail('D', &t, "trailing", "DataRow with an extra column");
 }
 
+/*
+ * pgw_decode_data_row() on a heap copy of body: does it agree with
+ * pgw_decode_backend() -- the same verdict and, when both accept, the same
+ * columns -- and does it leave the rest of the message alone?
+ */
+static bool
+data_row_agrees(const uint8_t *body, size_t len, const pgw_limits *lim)
+{
+	pgw_backend_msg slow;
+	pgw_backend_msg fast;
+	pgw_decode_scratch scr = {NULL, 0};
+	uint8_t    *copy = malloc(len ? len : 1);
+	bool		slow_ok;
+	bool		fast_ok;
+	bool		same;
+	uint16_t	i;
+
+	if (len)
+		memcpy(copy, body, len);
+	slow_ok = pgw_decode_backend('D', len ? copy : NULL, (uint32_t) len, lim,
+								 &scratch, &slow, errbuf);
+	memset(&fast, 0xa5, sizeof(fast));
+	fast_ok = pgw_decode_data_row(len ? copy : NULL, (uint32_t) len, lim,
+								  &scr, &fast);
+	same = (slow_ok == fast_ok);
+	if (same && fast_ok)
+	{
+		same = fast.type == 'D' && fast.body == slow.body &&
+			fast.body_len == slow.body_len &&
+			fast.u.data_row.ncolumns == slow.u.data_row.ncolumns &&
+			(fast.u.data_row.columns == NULL) ==
+			(slow.u.data_row.columns == NULL) &&
+			fast.u.error.hint == (const char *) (uintptr_t) 0xa5a5a5a5a5a5a5a5ULL;
+		for (i = 0; same && i < fast.u.data_row.ncolumns; i++)
+			same = fast.u.data_row.columns[i].data ==
+				slow.u.data_row.columns[i].data &&
+				fast.u.data_row.columns[i].len ==
+				slow.u.data_row.columns[i].len;
+	}
+	if (!same)
+		tap_diag("fast %d, slow %d (%s) on %zu bytes", fast_ok, slow_ok,
+				 errbuf, len);
+	pgw_scratch_free(&scr);
+	free(copy);
+	return same;
+}
+
+static void
+test_data_row_fast(void)
+{
+	tb			t;
+	tb			u;
+	pgw_limits	lim = pgw_default_limits;
+	pgw_backend_msg m;
+	pgw_decode_scratch scr = {NULL, 0};
+	uint32_t	rnd = 12345;
+	size_t		n;
+	int			i;
+	int			bad;
+
+	tap_diag("DataRow, fast decoder");
+
+	t.n = 0;
+	tb_i16(&t, 4);
+	tb_i32(&t, 3);
+	tb_raw(&t, "abc", 3);
+	tb_i32(&t, -1);
+	tb_i32(&t, 0);
+	tb_i32(&t, 2);
+	tb_raw(&t, "\0\xff", 2);
+	tap_ok(data_row_agrees(t.b, t.n, NULL), "4 columns as the general decoder");
+	bad = 0;
+	for (n = 0; n < t.n; n++)
+		bad += !data_row_agrees(t.b, n, NULL);
+	tap_is_int(bad, 0, "every truncation as the general decoder");
+	u = t;
+	tb_u8(&u, 0);
+	tap_ok(data_row_agrees(u.b, u.n, NULL), "trailing byte as the general decoder");
+	u = t;
+	u.b[1] = 5;
+	tap_ok(data_row_agrees(u.b, u.n, NULL), "count one too many as the general decoder");
+	u = t;
+	u.b[1] = 3;
+	tap_ok(data_row_agrees(u.b, u.n, NULL), "count one too few as the general decoder");
+
+	t.n = 0;
+	tb_i16(&t, 0);
+	tap_ok(data_row_agrees(t.b, t.n, NULL), "no columns as the general decoder");
+
+	/* bad lengths */
+	t.n = 0;
+	tb_i16(&t, 2);
+	tb_i32(&t, 1);
+	tb_u8(&t, 'x');
+	tb_i32(&t, -2);
+	tap_ok(data_row_agrees(t.b, t.n, NULL), "length -2 as the general decoder");
+	t.n = 0;
+	tb_i16(&t, 1);
+	tb_i32(&t, INT32_MIN);
+	tap_ok(data_row_agrees(t.b, t.n, NULL), "length INT32_MIN as the general decoder");
+	t.n = 0;
+	tb_i16(&t, 1);
+	tb_i32(&t, 0x7fffffff);
+	tb_raw(&t, "ab", 2);
+	tap_ok(data_row_agrees(t.b, t.n, NULL), "length INT32_MAX as the general decoder");
+
+	/* limits */
+	t.n = 0;
+	tb_i16(&t, 3);
+	tb_i32(&t, -1);
+	tb_i32(&t, -1);
+	tb_i32(&t, -1);
+	lim.max_columns = 2;
+	tap_ok(data_row_agrees(t.b, t.n, &lim), "over max_columns as the general decoder");
+	lim.max_columns = 3;
+	tap_ok(data_row_agrees(t.b, t.n, &lim), "at max_columns as the general decoder");
+	lim.max_data_message = (uint32_t) t.n - 1;
+	tap_ok(data_row_agrees(t.b, t.n, &lim), "over max_data_message as the general decoder");
+	lim.max_data_message = (uint32_t) t.n;
+	tap_ok(data_row_agrees(t.b, t.n, &lim), "at max_data_message as the general decoder");
+	lim = pgw_default_limits;
+
+	/* random rows and random damage to them */
+	bad = 0;
+	for (i = 0; i < 20000; i++)
+	{
+		int			ncols;
+		int			k;
+
+		rnd ^= rnd << 13;
+		rnd ^= rnd >> 17;
+		rnd ^= rnd << 5;
+		ncols = (int) (rnd % 6);
+		t.n = 0;
+		tb_i16(&t, ncols);
+		for (k = 0; k < ncols; k++)
+		{
+			int			vlen = (int) ((rnd >> (3 * k + 3)) % 9) - 1;
+
+			tb_i32(&t, vlen);
+			if (vlen > 0)
+				tb_raw(&t, "abcdefgh", (size_t) vlen);
+		}
+		if (i % 2 == 1 && t.n > 0)
+		{
+			/* flip one byte, or cut the body short */
+			if (i % 4 == 1)
+				t.b[(rnd >> 8) % t.n] ^= (uint8_t) (1 + (rnd >> 16) % 255);
+			else
+				t.n = (rnd >> 8) % t.n;
+		}
+		bad += !data_row_agrees(t.b, t.n, (i % 3 == 0) ? NULL : &lim);
+	}
+	tap_is_int(bad, 0, "20000 random and damaged rows as the general decoder");
+
+	/* scratch: reused, grown, and allocation failure or no scratch */
+	pgw_set_allocator(&counting_allocator);
+	n_alloc = 0;
+	t.n = 0;
+	tb_i16(&t, 2);
+	tb_i32(&t, -1);
+	tb_i32(&t, -1);
+	tap_ok(pgw_decode_data_row(t.b, (uint32_t) t.n, NULL, &scr, &m) &&
+		   n_alloc == 1 && m.u.data_row.columns == scr.buf,
+		   "columns live in the scratch");
+	tap_ok(pgw_decode_data_row(t.b, (uint32_t) t.n, NULL, &scr, &m) &&
+		   n_alloc == 1, "scratch reused without allocating");
+	pgw_scratch_free(&scr);
+	fail_alloc = true;
+	tap_ok(!pgw_decode_data_row(t.b, (uint32_t) t.n, NULL, &scr, &m),
+		   "allocation failure refused");
+	fail_alloc = false;
+	tap_ok(!pgw_decode_data_row(t.b, (uint32_t) t.n, NULL, NULL, &m),
+		   "NULL scratch with columns refused");
+	t.n = 0;
+	tb_i16(&t, 0);
+	tap_ok(pgw_decode_data_row(t.b, (uint32_t) t.n, NULL, NULL, &m) &&
+		   m.u.data_row.ncolumns == 0 && m.u.data_row.columns == NULL,
+		   "NULL scratch without columns works");
+	pgw_scratch_free(&scr);
+	pgw_set_allocator(NULL);
+}
+
 static void
 test_command_complete(void)
 {
@@ -1574,6 +1757,7 @@ main(void)
 	test_parameter_status();
 	test_row_description();
 	test_data_row();
+	test_data_row_fast();
 	test_command_complete();
 	test_empty_messages();
 	test_error_response();
