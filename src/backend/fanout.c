@@ -70,7 +70,7 @@ struct Fanout
 	int			nest_level;		/* runs belong to this level, or 0: current */
 	/* fanout(): rows, into tupstore or handed to sink */
 	Tuplestorestate *tupstore;
-	PgaFanoutSink *sink;
+	PgaRowSink *sink;
 	TupleDesc	tupdesc;
 	Datum	   *values;
 	bool	   *nulls;
@@ -272,18 +272,19 @@ fanout_row(PgaQueryRun *run, PgaResultCodec *codec, PgaStatement *st,
 {
 	Fanout	   *f = (Fanout *) run->arg;
 	FanoutTarget *t = (FanoutTarget *) run->owner;
-	PgaFanoutSink *sink = f->sink;
-	Datum	   *values = sink ? sink->values : f->values;
-	bool	   *nulls = sink ? sink->nulls : f->nulls;
-	MemoryContext old = NULL;
+	PgaRowSink *sink = f->sink;
+	Datum	   *values = f->values;
+	bool	   *nulls = f->nulls;
 
-	if (sink != NULL && sink->discard)
+	if (sink == NULL)
+		PgaDecodeRow(codec, cols, ncols, values, nulls);
+	else if (PgaRowSinkDecode(sink, codec, cols, ncols))
+	{
+		values = sink->values;
+		nulls = sink->nulls;
+	}
+	else
 		return;
-	if (sink != NULL && sink->decode_cxt != NULL)
-		old = MemoryContextSwitchTo(sink->decode_cxt);
-	PgaDecodeRow(codec, cols, ncols, values, nulls);
-	if (old != NULL)
-		MemoryContextSwitchTo(old);
 	if (codec->first_remote == 1)
 	{
 		if (!t->tag_set)
@@ -497,7 +498,7 @@ pgasync_fanout(PG_FUNCTION_ARGS)
 }
 
 Fanout *
-PgaFanoutStart(FunctionCallInfo fcinfo, TupleDesc tupdesc, PgaFanoutSink *sink,
+PgaFanoutStart(FunctionCallInfo fcinfo, TupleDesc tupdesc, PgaRowSink *sink,
 			   int nest_level)
 {
 	Fanout	   *f = palloc(sizeof(Fanout));

@@ -13,19 +13,9 @@
 #include "access/tupdesc.h"
 
 #include "connection.h"
+#include "query.h"
 
 typedef struct Fanout Fanout;
-
-/* Where the rows of a stepped fan-out go */
-typedef struct PgaFanoutSink
-{
-	Datum	   *values;			/* each row is decoded into these ... */
-	bool	   *nulls;
-	MemoryContext decode_cxt;	/* ... in this context (NULL: a per-row one) */
-	bool		discard;		/* drop rows undecoded */
-	void		(*emit) (void *arg, Datum *values, bool *nulls);
-	void	   *arg;
-} PgaFanoutSink;
 
 /*
  * Start pgasync.fanout() called as fcinfo describes (its arguments set),
@@ -33,7 +23,7 @@ typedef struct PgaFanoutSink
  * local (sub)transaction nest_level.
  */
 extern Fanout *PgaFanoutStart(FunctionCallInfo fcinfo, TupleDesc tupdesc,
-							  PgaFanoutSink *sink, int nest_level);
+							  PgaRowSink *sink, int nest_level);
 
 /* Handle one event; false once every target is finished. */
 extern bool PgaFanoutStep(Fanout *f);

@@ -656,6 +656,22 @@ PgaQueryRunSimple(PgaQueryRun *run)
 		PgaRaiseRemoteError(ERROR, run->error, run->session->label, run->sql);
 }
 
+bool
+PgaRowSinkDecode(PgaRowSink *sink, PgaResultCodec *codec,
+				 const pgw_value *columns, int ncolumns)
+{
+	MemoryContext old = NULL;
+
+	if (sink->discard)
+		return false;
+	if (sink->decode_cxt != NULL)
+		old = MemoryContextSwitchTo(sink->decode_cxt);
+	PgaDecodeRow(codec, columns, ncolumns, sink->values, sink->nulls);
+	if (old != NULL)
+		MemoryContextSwitchTo(old);
+	return true;
+}
+
 /*
  * The number of rows a command tag reports, as PQcmdTuples() reads it;
  * 0 for tags without one (and for NULL).

@@ -18,6 +18,21 @@
 
 typedef struct PgaQueryRun PgaQueryRun;
 
+/*
+ * Where rows go when they are handed on one at a time (the streaming scan,
+ * scan.c): each is decoded into values/nulls, in decode_cxt (NULL: the
+ * runner's per-row context), and then given to emit.
+ */
+typedef struct PgaRowSink
+{
+	Datum	   *values;
+	bool	   *nulls;
+	MemoryContext decode_cxt;
+	bool		discard;		/* drop rows undecoded */
+	void		(*emit) (void *arg, Datum *values, bool *nulls);
+	void	   *arg;
+} PgaRowSink;
+
 /* Called for each DataRow, in a per-row memory context. */
 typedef void (*PgaRowCallback) (PgaQueryRun *run, PgaResultCodec *codec,
 								PgaStatement *st, const pgw_value *columns,
@@ -82,6 +97,10 @@ extern bool PgaQueryRunOnEvent(PgaQueryRun *run, pgw_event *ev);
 extern void PgaQueryRunNextEvent(PgaQueryRun *run, pgw_event *ev);
 extern bool PgaQueryRunFinish(PgaQueryRun *run, bool raise_errors);
 extern void PgaQueryRunComplete(PgaQueryRun *run);
+
+/* Decode a row into sink's arrays; false if the sink discards rows. */
+extern bool PgaRowSinkDecode(PgaRowSink *sink, PgaResultCodec *codec,
+							 const pgw_value *columns, int ncolumns);
 
 /* Rows a command tag reports ("INSERT 0 5", "COPY 12"), as PQcmdTuples(). */
 extern uint64 PgaCommandTagRows(const char *tag);

@@ -96,9 +96,12 @@ typedef struct FetchScanState
 	MemoryContext runcxt;		/* state of the current run; reset per scan */
 	PgaQueryRun *run;			/* fetch: the run, while it is not over */
 	Fanout	   *fanout;			/* fanout: the fan-out, while at work */
-	PgaFanoutSink sink;			/* ... where its rows go */
-	PgaSession **sessions;		/* sessions registered on */
+	PgaRowSink	sink;			/* where the rows go */
+	PgaSession **sessions;		/* sessions registered on (in the executor's
+								 * memory: fetch_forget reads it after runcxt
+								 * is gone) */
 	int			nsessions;
+	int			maxsessions;
 	Tuplestorestate *store;		/* rows read ahead, or NULL */
 	TupleTableSlot *store_slot; /* ... read through this slot */
 	Datum	   *values;			/* decoding buffers for the store */
@@ -323,15 +326,20 @@ fetch_create_state(CustomScan *cscan)
 static void
 fetch_register(FetchScanState *fss)
 {
+	int			n = fss->kind == SCAN_FETCH ? 1 : PgaFanoutSessions(fss->fanout, NULL);
 	int			i;
 
-	if (fss->kind == SCAN_FETCH)
+	if (n > fss->maxsessions)
 	{
-		fss->sessions[0] = fss->run->session;
-		fss->nsessions = 1;
+		fss->sessions = MemoryContextAlloc(GetMemoryChunkContext(fss),
+										   sizeof(PgaSession *) * n);
+		fss->maxsessions = n;
 	}
+	if (fss->kind == SCAN_FETCH)
+		fss->sessions[0] = fss->run->session;
 	else
-		fss->nsessions = PgaFanoutSessions(fss->fanout, fss->sessions);
+		(void) PgaFanoutSessions(fss->fanout, fss->sessions);
+	fss->nsessions = n;
 	for (i = 0; i < fss->nsessions; i++)
 	{
 		fss->sessions[i]->stream_release = fetch_release;
@@ -408,17 +416,10 @@ fetch_on_row(PgaQueryRun *run, PgaResultCodec *codec, PgaStatement *st,
 			 const pgw_value *cols, int ncols)
 {
 	FetchScanState *fss = (FetchScanState *) run->arg;
-	PgaFanoutSink *sink = &fss->sink;
-	MemoryContext old = NULL;
+	PgaRowSink *sink = &fss->sink;
 
-	if (sink->discard)
-		return;
-	if (sink->decode_cxt != NULL)
-		old = MemoryContextSwitchTo(sink->decode_cxt);
-	PgaDecodeRow(codec, cols, ncols, sink->values, sink->nulls);
-	if (old != NULL)
-		MemoryContextSwitchTo(old);
-	fetch_emit(fss, sink->values, sink->nulls);
+	if (PgaRowSinkDecode(sink, codec, cols, ncols))
+		fetch_emit(fss, sink->values, sink->nulls);
 }
 
 /*
@@ -429,7 +430,7 @@ fetch_on_row(PgaQueryRun *run, PgaResultCodec *codec, PgaStatement *st,
 static void
 fetch_set_sink(FetchScanState *fss, bool ahead, bool discard)
 {
-	PgaFanoutSink *sink = &fss->sink;
+	PgaRowSink *sink = &fss->sink;
 	TupleTableSlot *slot = fss->css.ss.ss_ScanTupleSlot;
 
 	sink->discard = discard;
@@ -604,17 +605,13 @@ fetch_start(FetchScanState *fss)
 		run->tupdesc = tupdesc;
 		run->on_row = fetch_on_row;
 		run->arg = fss;
-		fss->sessions = palloc(sizeof(PgaSession *));
 		fss->run = run;
 		PgaQueryRunStart(run, params);
 		/* the run belongs to the executor's (sub)transaction */
 		PgaConnSetNestLevel(run->session->conn, fss->begin_level);
 	}
 	else
-	{
 		fss->fanout = PgaFanoutStart(fcinfo, tupdesc, &fss->sink, fss->begin_level);
-		fss->sessions = palloc(sizeof(PgaSession *) * PgaFanoutSessions(fss->fanout, NULL));
-	}
 	MemoryContextSwitchTo(old);
 
 	fss->phase = FETCH_STREAMING;
