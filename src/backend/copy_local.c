@@ -726,8 +726,8 @@ typedef struct CopyInRows
 } CopyInRows;
 
 /*
- * Write one streamed row; send a chunk when one is full.  Every
- * PGA_COPY_FETCH_ROWS rows, as after a batch, take in the answers and
+ * Write one row, fetched or streamed; send a chunk when one is full.  Every
+ * PGA_COPY_FETCH_ROWS rows, take in the answers, process interrupts and
  * check the command timeout.  Returns false when the server has ended the
  * COPY with an error.
  */
@@ -786,46 +786,27 @@ copy_in_stream(CopyIn *ci, uint64 nrows)
 
 	if (ci->fetch_first && !stream)
 		nrows = src->fetch(src);
-	while (nrows > 0)
+	while (nrows > 0 && rows.ok)
 	{
 		int			nestlevel = PgaCopyWriterBeginText(w);
 		uint64		i;
 
 		for (i = 0; i < nrows && rows.ok; i++)
 		{
-			MemoryContext old = MemoryContextSwitchTo(rows.rowcxt);
-
 			src->get(src, i, values, nulls);
-			PgaCopyWriterRow(w, values, nulls);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(rows.rowcxt);
-			if (w->buf.len >= PGA_COPY_CHUNK)
-				rows.ok = copy_in_send(ci);
+			rows.ok = copy_in_row(&rows, values, nulls);
 		}
 		PgaParamPlanEndText(nestlevel);
-		if (!rows.ok || copy_in_failed(ci))
-		{
-			MemoryContextDelete(rows.rowcxt);
-			return;
-		}
-		CHECK_FOR_INTERRUPTS();
-		/* command_timeout covers the whole call, slow local rows too */
-		if (ci->run.deadline != 0 && GetCurrentTimestamp() >= ci->run.deadline)
-			run_raise_timeout(&ci->run);
 		if (stream)
 			break;
-		nrows = src->fetch(src);
+		if (rows.ok)
+			nrows = src->fetch(src);
 	}
-	if (stream)
-	{
+	if (stream && rows.ok)
 		src->stream(src, copy_in_row, &rows);
-		if (!rows.ok)
-		{
-			MemoryContextDelete(rows.rowcxt);
-			return;
-		}
-	}
 	MemoryContextDelete(rows.rowcxt);
+	if (!rows.ok || copy_in_failed(ci))
+		return;
 	PgaCopyWriterFinish(w);
 	if (!copy_in_send(ci))
 		return;
