@@ -1614,6 +1614,24 @@ test_pipeline(void)
 	sb_free(&s);
 }
 
+/* A connection through trust authentication, idle and ready for requests */
+static pgw_conn *
+ready_conn(const pgw_conn_config *cfg)
+{
+	sbuf		s = {0};
+	pgw_conn   *c = pgw_conn_create(cfg, NULL);
+	pgw_event	ev;
+
+	m_auth(&s, 0, NULL, 0);
+	m_rfq(&s, 'I');
+	pgw_conn_start(c);
+	pgw_conn_feed(c, s.data, s.len);
+	while (pgw_conn_next_event(c, &ev) != PGW_EV_NONE)
+		;
+	sb_free(&s);
+	return c;
+}
+
 /* Parse + Flush: answers arrive before the Sync */
 static void
 test_flush(void)
@@ -1624,14 +1642,7 @@ test_flush(void)
 	pgw_event	ev;
 	uint64_t	id;
 
-	m_auth(&s, 0, NULL, 0);
-	m_rfq(&s, 'I');
-	c = pgw_conn_create(&cfg, NULL);
-	pgw_conn_start(c);
-	pgw_conn_feed(c, s.data, s.len);
-	while (pgw_conn_next_event(c, &ev) != PGW_EV_NONE)
-		;
-	sb_free(&s);
+	c = ready_conn(&cfg);
 	tap_ok(pgw_conn_parse(c, "s1", "select 1", 0, NULL) && pgw_conn_flush(c),
 		   "flush: Parse + Flush queued");
 	tap_is_int(pgw_conn_get_state(c), PGW_CONN_IDLE, "flush: still IDLE before Sync");
@@ -1672,14 +1683,7 @@ test_copy_out_take(void)
 	pgw_conn   *c;
 	pgw_event	ev;
 
-	m_auth(&s, 0, NULL, 0);
-	m_rfq(&s, 'I');
-	c = pgw_conn_create(&cfg, NULL);
-	pgw_conn_start(c);
-	pgw_conn_feed(c, s.data, s.len);
-	while (pgw_conn_next_event(c, &ev) != PGW_EV_NONE)
-		;
-	sb_free(&s);
+	c = ready_conn(&cfg);
 	tap_ok(pgw_conn_copy_out_take(c, take_collect, &got, 1000) == 0,
 		   "copy-take: nothing outside COPY OUT");
 	pgw_conn_query(c, "copy t to stdout");
