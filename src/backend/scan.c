@@ -192,6 +192,7 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 {
 	RangeTblFunction *rtfunc;
 	FuncExpr   *fexpr;
+	FetchScanKind kind;
 	Path	   *fpath = NULL;
 	CustomPath *cpath;
 	ListCell   *lc;
@@ -213,7 +214,8 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	if (!IsA(rtfunc->funcexpr, FuncExpr) || rtfunc->funccolnames == NIL)
 		return;
 	fexpr = (FuncExpr *) rtfunc->funcexpr;
-	if (scan_kind(fexpr->funcid) == SCAN_NONE)
+	kind = scan_kind(fexpr->funcid);
+	if (kind == SCAN_NONE)
 		return;
 
 	/* the scan produces plain columns, not whole-row values */
@@ -256,6 +258,7 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	cpath->path.total_cost = fpath->total_cost;
 	cpath->path.pathkeys = NIL;
 	cpath->flags = 0;
+	cpath->custom_private = list_make1(makeInteger((int) kind));
 	cpath->methods = &fetch_path_methods;
 	add_path(rel, &cpath->path);
 }
@@ -299,7 +302,7 @@ fetch_plan_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	cscan->custom_exprs = copyObject(fexpr->args);
 	cscan->custom_private = list_make3(makeInteger((int) fexpr->funcid),
 									   makeInteger(fexpr->funcvariadic ? 1 : 0),
-									   makeInteger((int) scan_kind(fexpr->funcid)));
+									   makeInteger(intVal(linitial(best_path->custom_private))));
 	cscan->methods = &fetch_scan_methods;
 	return &cscan->scan.plan;
 }
