@@ -1194,34 +1194,55 @@ driver_wait(TimestampTz deadline)
 }
 
 /*
+ * Whether to look for c's answer without sleeping: only while it is
+ * expected soon.  A connection in a COPY is a stream, not an answer to
+ * wait for: spinning on it would take the CPU from the very processes that
+ * produce and consume it.
+ */
+static bool
+conn_worth_spinning(PgaConn *c)
+{
+	pgw_conn_state state;
+
+	if (c == NULL || c->phase != PGA_PHASE_READY || c->read_paused ||
+		c->sock == PGINVALID_SOCKET || c->proto == NULL ||
+		pgw_conn_inflight(c->proto) == 0)
+		return false;
+	state = pgw_conn_get_state(c->proto);
+	return state != PGW_CONN_COPY_IN && state != PGW_CONN_COPY_OUT &&
+		state != PGW_CONN_COPY_BOTH;
+}
+
+/*
  * Read without waiting from the connections of conns[] that expect an
- * answer, for up to PGA_SPIN_USEC.  True when something arrived (or a
- * connection broke).
+ * answer soon, for up to PGA_SPIN_USEC.  True when something arrived (or a
+ * connection broke); false at once when no connection is worth it.
  */
 static bool
 driver_spin(PgaConn **conns, int nconns)
 {
 	TimestampTz until = GetCurrentTimestamp() + PGA_SPIN_USEC;
 	int			k;
+	bool		any;
 
 	do
 	{
+		any = false;
 		for (k = 0; k < nconns; k++)
 		{
 			PgaConn    *c = conns[k];
 			uint64		before;
 
-			if (c == NULL || c->phase != PGA_PHASE_READY || c->read_paused ||
-				c->sock == PGINVALID_SOCKET || c->proto == NULL ||
-				pgw_conn_inflight(c->proto) == 0)
+			if (!conn_worth_spinning(c))
 				continue;
+			any = true;
 			before = pgw_conn_get_stats(c->proto)->bytes_in;
 			conn_read(c);
 			if (c->phase != PGA_PHASE_READY || c->eof ||
 				pgw_conn_get_stats(c->proto)->bytes_in != before)
 				return true;
 		}
-	} while (GetCurrentTimestamp() < until);
+	} while (any && GetCurrentTimestamp() < until);
 	return false;
 }
 
