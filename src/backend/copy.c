@@ -632,8 +632,9 @@ copy_send_src_meta(CopyState *cs)
 		appendStringInfoString(&sql, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; ");
 	appendStringInfo(&sql,
 					 "SELECT c.relkind,"
-					 " (SELECT pg_catalog.max(pg_catalog.pg_relation_size(p.relid))"
-					 "  FROM pg_catalog.pg_partition_tree(c.oid) p)"
+					 " GREATEST(pg_catalog.pg_relation_size(c.oid),"
+					 "  (SELECT pg_catalog.max(pg_catalog.pg_relation_size(p.relid))"
+					 "   FROM pg_catalog.pg_partition_tree(c.oid) p))"
 					 " / pg_catalog.current_setting('block_size')::pg_catalog.int8,"
 					 " (SELECT a.attname FROM pg_catalog.pg_index i"
 					 "  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
