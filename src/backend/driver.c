@@ -70,6 +70,8 @@ struct PgaConn
 	int			nest_level;		/* transaction nesting level of the latest work */
 	uint64		xact_gen;		/* ... and the local transaction it belongs to */
 	bool		read_paused;	/* backpressure: do not read the socket */
+	bool		send_full;		/* the socket took less than offered: send
+								 * again once it is writable */
 
 	/* socket */
 	pgsocket	sock;
@@ -400,6 +402,7 @@ conn_start_socket(PgaConn *c)
 		return false;
 	}
 	c->fd_acquired = true;
+	c->send_full = false;
 	c->sock = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->sock == PGINVALID_SOCKET)
 	{
@@ -666,6 +669,9 @@ conn_send_pending(PgaConn *c)
 {
 	if (c->sock == PGINVALID_SOCKET || c->proto == NULL || c->socket_connecting)
 		return c->phase != PGA_PHASE_BROKEN;
+	/* a full socket says when it has room: no system call to find out */
+	if (c->send_full)
+		return true;
 
 	for (;;)
 	{
@@ -712,7 +718,10 @@ conn_send_pending(PgaConn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			{
+				c->send_full = true;
 				return true;
+			}
 			if (c->phase == PGA_PHASE_CONNECTING)
 				conn_attempt_failed(c, "could not send data to server: %m");
 			else
@@ -726,6 +735,11 @@ conn_send_pending(PgaConn *c)
 		}
 		else
 			pgw_conn_output_done(c->proto, (size_t) n);
+		if ((size_t) n < len)
+		{
+			c->send_full = true;
+			return true;
+		}
 	}
 }
 
@@ -869,7 +883,10 @@ conn_service(PgaConn *c, bool readable, bool writable)
 		return;
 	}
 	if (writable)
+	{
+		c->send_full = false;
 		(void) conn_send_pending(c);
+	}
 	if (readable && !c->read_paused && c->sock != PGINVALID_SOCKET &&
 		c->phase != PGA_PHASE_BROKEN)
 		conn_read(c);
@@ -1323,16 +1340,9 @@ PgaConnPollEvent(PgaConn *c, pgw_event *ev)
 void
 PgaConnReceive(PgaConn *c)
 {
+	/* a non-blocking read says "nothing yet" as cheaply as poll() would */
 	if (c->phase == PGA_PHASE_READY && c->sock != PGINVALID_SOCKET)
-	{
-		struct pollfd pfd;
-
-		pfd.fd = c->sock;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if (poll(&pfd, 1, 0) > 0)
-			conn_service(c, true, false);
-	}
+		conn_service(c, true, false);
 }
 
 bool
