@@ -40,6 +40,10 @@
 # clock_timestamp() queries; connection set-up is never in the figure.
 # BENCH_REPS rounds (default 5); in each round every case runs once, the
 # order rotated from round to round so background load spreads evenly.
+# Just before the clock starts, both clusters run CHECKPOINT and the OS
+# writes its dirty pages out (sync), so that the writes of earlier cases
+# (a 1M-row COPY leaves some 200 MB of heap and WAL behind) are not flushed
+# in the middle of a measurement.
 # The report gives the median (the figure used for ratios), the best and
 # the worst of the rounds, and -- read from /proc/PID/schedstat around the
 # statement -- the CPU time of the session's backend and of the remote
@@ -191,6 +195,7 @@ CASES=(
 	"copy copy_pgcopydb"
 	"copy copy_fdw"
 	"copy copy_floor"
+	"copy copy_free_relay"
 )
 DEFAULT_GROUPS="fetch tiny prepared executemany copy_local copy fanout_sleep fanout_rows fanout_lookup"
 
@@ -244,6 +249,8 @@ TARGETS=(
 	"copy_pgasync copy_pgcopydb - ${ROWS_LABEL}-row server-to-server copy: pgasync.copy vs pgcopydb copy table-data"
 	"copy_pgasync copy_fdw - ${ROWS_LABEL}-row server-to-server copy: pgasync.copy vs postgres_fdw INSERT ... SELECT"
 	"copy_pgasync_parallel2 copy_pgasync - ${ROWS_LABEL}-row server-to-server copy: parallel 2 vs one stream"
+	"copy_pgasync copy_free_relay - ${ROWS_LABEL}-row server-to-server copy: pgasync.copy vs a relay that costs nothing"
+	"copy_psql_pipe copy_free_relay - ${ROWS_LABEL}-row server-to-server copy: psql binary pipe vs a relay that costs nothing"
 )
 
 FETCH_COLS="id bigint, val text, amount numeric, ts timestamptz"
@@ -955,6 +962,22 @@ case_copy_floor()
 	CASE_ANCHOR="0.7-0.9 s"
 }
 
+# What no relay can beat on this machine: the source's COPY t TO a file
+# (/dev/null) and the destination's COPY t2 FROM a file at once, both
+# servers working as in a copy, with nothing between them.  If the pipe is
+# already close to it, a target relative to the pipe may lie below it.
+case_copy_free_relay()
+{
+	CASE_LABEL="free relay: source COPY TO /dev/null || destination COPY FROM file"
+	CASE_CLUSTER=remote
+	CASE_SETUP="TRUNCATE t2;"
+	CASE_BODY="\\! $COPY_PSQL -c \"COPY t TO '/dev/null' (FORMAT binary)\" & $COPY_PSQL -c \"COPY t2 FROM '${SCRATCH:-}/t.bin' (FORMAT binary)\"; wait"
+	CASE_CHECK="SELECT count(*) AS bench_n, sum(amount) AS bench_s FROM t2 \\gset
+\\echo :bench_n :bench_s"
+	CASE_EXPECT="$ROWS $SUM"
+	CASE_REMOTE_CPU=no
+}
+
 # load_case CASE: clear the CASE_* variables, then set them from case_CASE
 load_case()
 {
@@ -1398,6 +1421,19 @@ EOF2
 declare -A TIMES ERR CPU_L CPU_R RUNQ
 declare -A METRIC
 
+# settle_command: a shell command that checkpoints both clusters and then
+# flushes the OS's dirty pages, so no earlier write lands in the timing
+settle_command()
+{
+	local name
+	local cmd=""
+
+	for name in local remote; do
+		cmd+="$PGBIN/psql -X -q -h ${SOCK[$name]} -p ${PORT[$name]} -U postgres -d postgres -c CHECKPOINT; "
+	done
+	echo "${cmd}sync"
+}
+
 # case_script CASE CPU: the psql script of one measurement, on stdout.
 # Just before and after the measured statement it writes the scheduler
 # statistics (/proc/PID/schedstat: ns on a CPU, ns waiting for one) of its
@@ -1424,6 +1460,7 @@ $rpid_sql
 \\setenv BENCH_PID :bench_pid
 \\setenv BENCH_RPID :bench_rpid
 ${BENCH_HOOK_BEFORE:-}
+\\! $(settle_command)
 \\! (cat /proc/\$BENCH_PID/schedstat; cat /proc/\$BENCH_RPID/schedstat 2>/dev/null || echo - - -) >$cpu.0
 SELECT clock_timestamp() AS bench_t0 \\gset
 $CASE_BODY
