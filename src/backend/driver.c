@@ -70,8 +70,9 @@ struct PgaConn
 	int			nest_level;		/* transaction nesting level of the latest work */
 	uint64		xact_gen;		/* ... and the local transaction it belongs to */
 	bool		read_paused;	/* backpressure: do not read the socket */
-	bool		send_full;		/* the socket took less than offered: send
-								 * again once it is writable */
+	bool		send_full;		/* the socket took less than offered; the
+								 * event loop sends again once it is
+								 * writable */
 
 	/* socket */
 	pgsocket	sock;
@@ -669,10 +670,8 @@ conn_send_pending(PgaConn *c)
 {
 	if (c->sock == PGINVALID_SOCKET || c->proto == NULL || c->socket_connecting)
 		return c->phase != PGA_PHASE_BROKEN;
-	/* a full socket says when it has room: no system call to find out */
-	if (c->send_full)
-		return true;
 
+	c->send_full = false;
 	for (;;)
 	{
 		const uint8_t *data;
@@ -883,10 +882,7 @@ conn_service(PgaConn *c, bool readable, bool writable)
 		return;
 	}
 	if (writable)
-	{
-		c->send_full = false;
 		(void) conn_send_pending(c);
-	}
 	if (readable && !c->read_paused && c->sock != PGINVALID_SOCKET &&
 		c->phase != PGA_PHASE_BROKEN)
 		conn_read(c);
@@ -1299,10 +1295,14 @@ PgaDriverNextEvent(PgaConn **conns, int nconns, pgw_event *ev,
 		if (!alive)
 			return NULL;
 
-		/* send what is queued */
+		/*
+		 * Send what is queued.  A socket that was full says when it has
+		 * room (the wait below asks): no system call to find out.
+		 */
 		for (k = 0; k < nconns; k++)
 		{
-			if (conns[k] != NULL && conns[k]->phase != PGA_PHASE_BROKEN)
+			if (conns[k] != NULL && conns[k]->phase != PGA_PHASE_BROKEN &&
+				!conns[k]->send_full)
 				(void) conn_send_pending(conns[k]);
 		}
 
