@@ -1303,7 +1303,7 @@ EOF
 	COPY_DST_URI="postgres://postgres@/copydst?host=${SOCK[remote]}&port=${PORT[remote]}"
 	COPY_DST_DSN="host=${SOCK[remote]} port=${PORT[remote]} dbname=copydst user=postgres"
 	case " ${SELECTED[*]} " in
-		*" copy_pgcopydb "* | *" copy_floor "*)
+		*" copy_pgcopydb "* | *" copy_floor "* | *" copy_free_relay "*)
 			bench_psql remote <<EOF || return 1
 CREATE DATABASE copydst;
 \\c copydst
@@ -1459,8 +1459,8 @@ SELECT pg_backend_pid() AS bench_pid \\gset
 $rpid_sql
 \\setenv BENCH_PID :bench_pid
 \\setenv BENCH_RPID :bench_rpid
-${BENCH_HOOK_BEFORE:-}
 \\! $(settle_command)
+${BENCH_HOOK_BEFORE:-}
 \\! (cat /proc/\$BENCH_PID/schedstat; cat /proc/\$BENCH_RPID/schedstat 2>/dev/null || echo - - -) >$cpu.0
 SELECT clock_timestamp() AS bench_t0 \\gset
 $CASE_BODY
@@ -1727,7 +1727,8 @@ report()
 	# figures other than time (CASE_METRIC): median, lowest, highest
 	local printed=0
 	for c in "${SELECTED[@]}"; do
-		[ -n "${METRIC[$c]// /}" ] && [ -z "${ERR[$c]:-}" ] || continue
+		[ -n "${METRIC[$c]:-}" ] && [ -n "${METRIC[$c]// /}" ] &&
+			[ -z "${ERR[$c]:-}" ] || continue
 		load_case "$c"
 		if [ $printed = 0 ]; then
 			echo
