@@ -78,6 +78,43 @@ RESET enable_hashjoin;
 RESET enable_mergejoin;
 RESET enable_material;
 
+-- in a query that refers to no enclosing one: an INSERT's SELECT, a CTE,
+-- a subquery in FROM or in IN (run once, or rewound unchanged)
+CREATE TEMP TABLE scan_into (a int, b text);
+EXPLAIN (COSTS OFF)
+INSERT INTO scan_into
+  SELECT * FROM pgasync.fetch('s', 'SELECT 1, ''x''') AS t(a int, b text);
+INSERT INTO scan_into
+  SELECT * FROM pgasync.fetch('s', 'SELECT g, md5(g::text) FROM generate_series(1, 1000) g')
+  AS t(a int, b text);
+SELECT count(*), sum(a), min(b) FROM scan_into;
+EXPLAIN (COSTS OFF)
+WITH c AS (SELECT * FROM pgasync.fetch('s', 'SELECT 1') AS t(a int))
+SELECT c.a FROM c, c AS c2;
+WITH c AS (SELECT * FROM pgasync.fetch('s', 'SELECT g FROM generate_series(1, 3) g') AS t(a int))
+SELECT c.a, c2.a FROM c, c AS c2 ORDER BY 1, 2 LIMIT 4;
+SELECT queries AS q0 FROM pgasync.connections() WHERE name = 's' \gset
+SELECT x FROM generate_series(1, 6) x
+  WHERE x NOT IN (SELECT a FROM pgasync.fetch('s', 'SELECT g * 2 FROM generate_series(1, 3) g') AS t(a int));
+SELECT x, (SELECT max(a) FROM pgasync.fetch('s', 'SELECT g FROM generate_series(1, 4) g') AS t(a int))
+  FROM generate_series(1, 3) x;
+SELECT x FROM generate_series(1, 6) x
+  WHERE x > ALL (SELECT a FROM pgasync.fetch('s', 'SELECT g FROM generate_series(1, 4) g') AS t(a int));
+-- each subquery read its remote result once
+SELECT queries - :q0 AS remote_queries FROM pgasync.connections() WHERE name = 's';
+-- correlated: the function scan, which runs the remote query again only
+-- when its arguments change
+EXPLAIN (COSTS OFF)
+SELECT x, (SELECT a FROM pgasync.fetch('s', 'SELECT $1::int * 10', x) AS t(a int))
+  FROM generate_series(1, 3) x;
+SELECT x, (SELECT a FROM pgasync.fetch('s', 'SELECT $1::int * 10', x) AS t(a int))
+  FROM generate_series(1, 3) x;
+SELECT queries AS q0 FROM pgasync.connections() WHERE name = 's' \gset
+SELECT x, (SELECT count(*) FROM pgasync.fetch('s', 'SELECT g FROM generate_series(1, 10) g') AS t(a int)
+           WHERE a <= x)
+  FROM generate_series(1, 5) x;
+SELECT queries - :q0 AS remote_queries FROM pgasync.connections() WHERE name = 's';
+
 -- in a remote transaction: a LIMIT leaves it intact
 BEGIN;
 SELECT pgasync.begin('s');
@@ -133,3 +170,9 @@ SELECT pgasync.fetchval('s', 'SELECT 1') AS s, pgasync.fetchval('s2', 'SELECT 2'
 SELECT count(*) FROM pgasync.connections() WHERE busy;
 
 SELECT pgasync.disconnect_all() >= 2 AS closed;
+
+-- a new session's first query: planning it loads the library, so it gets
+-- the custom scan too
+\c
+EXPLAIN (COSTS OFF)
+SELECT * FROM pgasync.fetch('s', 'SELECT 1') AS t(a int);

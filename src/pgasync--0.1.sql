@@ -81,15 +81,27 @@ COMMENT ON FUNCTION @extschema@.pools() IS 'connection pools of this session';
 -- without and with query parameters ($1 ... $n).
 -- ------------------------------------------------------------------
 
+-- Planning pgasync.fetch() or pgasync.fanout() calls this, which loads
+-- the library and with it the planner hook of the streaming scan
+-- (src/backend/scan.c) before the query's paths are made.
+CREATE FUNCTION @extschema@.planner_support(internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'pgasync_planner_support'
+LANGUAGE C STRICT;
+
+COMMENT ON FUNCTION @extschema@.planner_support(internal) IS 'planner support of fetch() and fanout(): loads the streaming scan';
+
 CREATE FUNCTION @extschema@.fetch(target text, query text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pgasync_fetch'
-LANGUAGE C;
+LANGUAGE C
+SUPPORT @extschema@.planner_support;
 
 CREATE FUNCTION @extschema@.fetch(target text, query text, VARIADIC args "any")
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pgasync_fetch'
-LANGUAGE C;
+LANGUAGE C
+SUPPORT @extschema@.planner_support;
 
 CREATE FUNCTION @extschema@.fetchrow(target text, query text)
 RETURNS record
@@ -202,12 +214,14 @@ COMMENT ON FUNCTION @extschema@.begin(text, text, boolean, boolean) IS
 CREATE FUNCTION @extschema@.fanout(targets text[], query text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pgasync_fanout'
-LANGUAGE C;
+LANGUAGE C
+SUPPORT @extschema@.planner_support;
 
 CREATE FUNCTION @extschema@.fanout(targets text[], query text, VARIADIC args "any")
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pgasync_fanout'
-LANGUAGE C;
+LANGUAGE C
+SUPPORT @extschema@.planner_support;
 
 CREATE FUNCTION @extschema@.fanout_execute(targets text[], command text,
     OUT target text, OUT status text, OUT sqlstate text, OUT error text)

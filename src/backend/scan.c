@@ -11,8 +11,8 @@
  * formed, written and read back per row, and no row before the last one
  * has arrived.  A planner hook therefore offers, for a FROM item that is
  * pgasync.fetch() or pgasync.fanout() alone (with its column definition
- * list, no ORDINALITY, no LATERAL reference, in the outermost query level),
- * a custom path.  Its scan evaluates the arguments on the first call,
+ * list, no ORDINALITY, no LATERAL reference, in a query that does not
+ * refer to an enclosing one), a custom path.  Its scan evaluates the arguments on the first call,
  * starts the remote queries as the function would, and returns each
  * DataRow decoded straight into the scan slot.  Results, errors and the
  * statement cache are the function's: the same runner does the work.
@@ -29,7 +29,9 @@
  * ready for the next query and remote transactions stay intact.
  *
  * The setting pgasync.stream_fetch = off leaves both functions to the
- * function scan.
+ * function scan.  Both functions have pgasync.planner_support as their
+ * planner support function, so that planning them loads this library and
+ * with it the hook.
  *
  *-------------------------------------------------------------------------
  */
@@ -62,6 +64,8 @@
 #include "scan.h"
 
 #define FETCH_SCAN_NAME "pgasync Fetch"
+
+PG_FUNCTION_INFO_V1(pgasync_planner_support);
 
 /* What a scan runs */
 typedef enum FetchScanKind
@@ -186,6 +190,27 @@ scan_kind(Oid funcid)
 	return kind;
 }
 
+/*
+ * Does the query being planned refer to no enclosing query?  Then it runs
+ * once, or is rescanned only unchanged (and the executor then asks the
+ * scan to be able to rewind): the outermost query, or a CTE or subquery
+ * (in FROM, IN, a scalar subquery, ...) without outer references.  While a
+ * subquery is planned, each enclosing level's plan_params holds what the
+ * subquery needs from that level.
+ */
+static bool
+query_uncorrelated(PlannerInfo *root)
+{
+	PlannerInfo *outer;
+
+	for (outer = root->parent_root; outer != NULL; outer = outer->parent_root)
+	{
+		if (outer->plan_params != NIL)
+			return false;
+	}
+	return true;
+}
+
 static void
 fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 					   RangeTblEntry *rte)
@@ -202,11 +227,12 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 
 	/*
 	 * Only where the scan is not rescanned for each row of an enclosing
-	 * query: correlated subqueries, CTEs and LATERAL items keep the
-	 * function scan, which reads the remote result once and replays it.
+	 * query: correlated subqueries and LATERAL items keep the function
+	 * scan, which tells a change of its arguments from a change of
+	 * something else and otherwise replays what it read.
 	 */
 	if (!pgasync_stream_fetch || rte->rtekind != RTE_FUNCTION ||
-		rel->reloptkind != RELOPT_BASEREL || root->query_level != 1 ||
+		rel->reloptkind != RELOPT_BASEREL || !query_uncorrelated(root) ||
 		rte->funcordinality || list_length(rte->functions) != 1 ||
 		!bms_is_empty(rel->lateral_relids))
 		return;
@@ -724,6 +750,20 @@ fetch_rescan(CustomScanState *node)
  * Set-up
  * ----------------------------------------------------------------
  */
+
+/*
+ * The planner support function of pgasync.fetch() and pgasync.fanout().
+ * It answers no request.  Its part is to be called while a query using
+ * them is planned: that loads this library, and so installs the planner
+ * hook above, before the query's FROM items get their paths.  Without it
+ * a session's first such query, planned before anything had loaded the
+ * library, would keep the function scan.
+ */
+Datum
+pgasync_planner_support(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(NULL);
+}
 
 void
 PgaScanInit(void)
