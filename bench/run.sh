@@ -186,6 +186,7 @@ CASES=(
 	"copy_local copy_local_to_pgasync"
 	"copy_local copy_local_to_fdw"
 	"copy_local copy_local_from_pgasync"
+	"copy_local copy_local_from_fetch"
 	"copy_local copy_local_from_dblink"
 	"copy_local copy_local_from_fdw"
 	"copy_local copy_local_from_fdw_10000"
@@ -242,6 +243,8 @@ TARGETS=(
 	"executemany_pgasync executemany_pgasync_bind - ${MANY_LABEL}-row insert: executemany, COPY path vs Bind/Execute per row"
 	"copy_local_to_pgasync copy_local_to_fdw 0.2 ${ROWS_LABEL} rows local->remote: copy_to_remote vs postgres_fdw (batch_size 1000)"
 	"copy_local_from_pgasync copy_local_from_dblink - ${ROWS_LABEL} rows remote->local: copy_from_remote vs INSERT ... dblink()"
+	"copy_local_from_fetch copy_local_from_dblink - ${ROWS_LABEL} rows remote->local: INSERT ... pgasync.fetch() vs INSERT ... dblink()"
+	"copy_local_from_fetch copy_local_from_pgasync - ${ROWS_LABEL} rows remote->local: INSERT ... pgasync.fetch() vs copy_from_remote"
 	"copy_local_from_pgasync copy_local_from_fdw - ${ROWS_LABEL} rows remote->local: copy_from_remote vs INSERT ... postgres_fdw (100)"
 	"copy_local_from_pgasync copy_local_from_fdw_10000 - ${ROWS_LABEL} rows remote->local: copy_from_remote vs INSERT ... postgres_fdw (10000)"
 	"copy_pgasync copy_psql_pipe 0.85 ${ROWS_LABEL}-row server-to-server copy: pgasync.copy vs psql binary COPY pipe"
@@ -856,6 +859,16 @@ case_copy_local_from_pgasync()
 	CASE_BODY="SELECT pgasync.copy_from_remote('b', 't', 'lt2');"
 	CASE_CHECK=$COPY_LOCAL_CHECK_LOCAL
 	CASE_EXPECT="$ROWS $SUM"
+}
+
+# The same through pgasync.fetch() and its streaming scan, on the
+# session's cached connection to the remote
+case_copy_local_from_fetch()
+{
+	copy_local_from_case "INSERT INTO lt2 SELECT * FROM pgasync.fetch('b', 'SELECT * FROM t') AS r($COPY_LOCAL_COLS)"
+	CASE_SETUP="SELECT pgasync.connect('b', :'dsn'); TRUNCATE lt2;"
+	CASE_WARM="INSERT INTO lt2 SELECT * FROM pgasync.fetch('b', 'SELECT * FROM t LIMIT 1000') AS r($COPY_LOCAL_COLS); TRUNCATE lt2;"
+	CASE_LABEL="INSERT INTO local SELECT * FROM pgasync.fetch()"
 }
 
 case_copy_local_from_dblink()
