@@ -981,13 +981,10 @@ case_copy_floor()
 # already close to it, a target relative to the pipe may lie below it.
 case_copy_free_relay()
 {
+	case_copy_floor
 	CASE_LABEL="free relay: source COPY TO /dev/null || destination COPY FROM file"
-	CASE_CLUSTER=remote
-	CASE_SETUP="TRUNCATE t2;"
 	CASE_BODY="\\! $COPY_PSQL -c \"COPY t TO '/dev/null' (FORMAT binary)\" & $COPY_PSQL -c \"COPY t2 FROM '${SCRATCH:-}/t.bin' (FORMAT binary)\"; wait"
-	CASE_CHECK="SELECT count(*) AS bench_n, sum(amount) AS bench_s FROM t2 \\gset
-\\echo :bench_n :bench_s"
-	CASE_EXPECT="$ROWS $SUM"
+	CASE_ANCHOR=""
 	CASE_REMOTE_CPU=no
 }
 
