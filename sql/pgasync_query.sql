@@ -81,6 +81,21 @@ SELECT s.ssl, a.client_addr IS NOT NULL AS tcp
   WHERE pid = (SELECT server_pid FROM pgasync.connections() WHERE name = 'tls');
 SELECT * FROM pgasync.fetch('tls', 'SELECT ssl, $1 FROM pg_stat_ssl WHERE pid = pg_backend_pid()', 'over TLS'::text)
   AS t(ssl bool, s text);
+-- megabytes each way through TLS, so that sockets fill and writes come
+-- back short: a local query's rows into a remote COPY, a COPY from one
+-- TLS server to another, and the rows read back
+CREATE TABLE tls_bulk (id int, v text);
+SELECT pgasync.copy_to_remote('tls', 'tls_bulk',
+  'SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 50000) g');
+SELECT pgasync.copy(current_setting('pgasync_test.tls_dsn'),
+  'SELECT id + 50000, v FROM tls_bulk',
+  current_setting('pgasync_test.tls_dsn'), 'tls_bulk');
+SELECT count(*), sum(id), sum(length(v)), md5(string_agg(v, ',' ORDER BY id))
+  = (SELECT md5(string_agg(repeat(md5(g::text), 4), ',' ORDER BY g)) FROM generate_series(1, 50000) g) AS same_first_half
+  FROM pgasync.fetch('tls', 'SELECT id, v FROM tls_bulk WHERE id <= 50000') AS t(id int, v text);
+SELECT count(*), sum(id), sum(length(v))
+  FROM pgasync.fetch('tls', 'SELECT id, v FROM tls_bulk') AS t(id int, v text);
+DROP TABLE tls_bulk;
 SELECT pgasync.disconnect('tls');
 
 --
