@@ -199,6 +199,7 @@ session_create(const char *key, PgaTargetKind kind)
 	s->mcxt = AllocSetContextCreate(TopMemoryContext, "pgasync session",
 									ALLOCSET_SMALL_SIZES);
 	dlist_init(&s->stmt_lru);
+	dlist_init(&s->notifications);
 	ctl.keysize = sizeof(PgaStmtKey);
 	ctl.entrysize = sizeof(PgaStmtEntry);
 	ctl.hcxt = s->mcxt;
@@ -805,16 +806,18 @@ PgaSessionQueueNotification(PgaSession *s, const pgw_backend_msg *msg)
 	n->channel = pstrdup(msg->u.notification.channel);
 	n->payload = pstrdup(msg->u.notification.payload);
 	n->sender_pid = msg->u.notification.pid;
-	if (list_length(s->notifications) >= PGA_MAX_QUEUED_NOTIFICATIONS)
+	if (s->nnotifications >= PGA_MAX_QUEUED_NOTIFICATIONS)
 	{
-		PgaNotification *oldest = linitial(s->notifications);
+		PgaNotification *oldest = dlist_container(PgaNotification, node,
+												  dlist_pop_head_node(&s->notifications));
 
-		s->notifications = list_delete_first(s->notifications);
+		s->nnotifications--;
 		pfree(oldest->channel);
 		pfree(oldest->payload);
 		pfree(oldest);
 	}
-	s->notifications = lappend(s->notifications, n);
+	dlist_push_tail(&s->notifications, &n->node);
+	s->nnotifications++;
 	MemoryContextSwitchTo(old);
 }
 

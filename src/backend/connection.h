@@ -75,8 +75,9 @@ typedef struct PgaSession
 	/* asynchronous query sent with pgasync.send() (async.c) */
 	struct PgaQueryRun *async;
 	MemoryContext async_cxt;
-	/* notifications received and not yet read (notify.c) */
-	List	   *notifications;	/* of PgaNotification */
+	/* notifications received and not yet read (notify.c), oldest first */
+	dlist_head	notifications;	/* of PgaNotification */
+	int			nnotifications;
 	TimestampTz listening_since;	/* opened_at of the connection that
 									 * pgasync.listen() ran on, or 0 */
 	/*
@@ -94,6 +95,7 @@ typedef struct PgaSession
 
 typedef struct PgaNotification
 {
+	dlist_node	node;			/* in the session's notifications */
 	char	   *channel;
 	char	   *payload;
 	int32		sender_pid;

@@ -135,7 +135,7 @@ wait_for_notifications(PgaSession *s, double timeout)
 	if (timeout < PGA_MAX_WAIT_SECONDS)
 		deadline = GetCurrentTimestamp() + Max((int64) (timeout * USECS_PER_SEC), 1);
 
-	while (s->notifications == NIL)
+	while (dlist_is_empty(&s->notifications))
 	{
 		PgaConn    *c = PgaDriverNextEvent(&s->conn, 1, &ev, deadline);
 
@@ -168,8 +168,7 @@ pgasync_notifications(PG_FUNCTION_ARGS)
 	double		timeout = PG_ARGISNULL(1) ? 0 : PG_GETARG_FLOAT8(1);
 	int			encoding = GetDatabaseEncoding();
 	PgaSession *s;
-	List	   *queue;
-	ListCell   *lc;
+	dlist_mutable_iter iter;
 
 	if (isnan(timeout))
 		ereport(ERROR,
@@ -194,12 +193,12 @@ pgasync_notifications(PG_FUNCTION_ARGS)
 				 errdetail("pgasync reconnected, and the new connection listens on no channel."),
 				 errhint("Call pgasync.listen() again.")));
 	}
-	if (s->notifications == NIL && timeout > 0)
+	if (dlist_is_empty(&s->notifications) && timeout > 0)
 		wait_for_notifications(s, timeout);
 
-	foreach(lc, s->notifications)
+	dlist_foreach_modify(iter, &s->notifications)
 	{
-		PgaNotification *n = (PgaNotification *) lfirst(lc);
+		PgaNotification *n = dlist_container(PgaNotification, node, iter.cur);
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
 
@@ -213,17 +212,16 @@ pgasync_notifications(PG_FUNCTION_ARGS)
 	}
 
 	/* all of them are in the result: forget them */
-	queue = s->notifications;
-	s->notifications = NIL;
-	foreach(lc, queue)
+	dlist_foreach_modify(iter, &s->notifications)
 	{
-		PgaNotification *n = (PgaNotification *) lfirst(lc);
+		PgaNotification *n = dlist_container(PgaNotification, node, iter.cur);
 
+		dlist_delete(&n->node);
 		pfree(n->channel);
 		pfree(n->payload);
 		pfree(n);
 	}
-	list_free(queue);
+	s->nnotifications = 0;
 	PgaSessionRelease(s);
 	return (Datum) 0;
 }
