@@ -168,7 +168,8 @@ pgasync_notifications(PG_FUNCTION_ARGS)
 	double		timeout = PG_ARGISNULL(1) ? 0 : PG_GETARG_FLOAT8(1);
 	int			encoding = GetDatabaseEncoding();
 	PgaSession *s;
-	dlist_mutable_iter iter;
+	dlist_iter	iter;
+	dlist_mutable_iter miter;
 
 	if (isnan(timeout))
 		ereport(ERROR,
@@ -196,7 +197,7 @@ pgasync_notifications(PG_FUNCTION_ARGS)
 	if (dlist_is_empty(&s->notifications) && timeout > 0)
 		wait_for_notifications(s, timeout);
 
-	dlist_foreach_modify(iter, &s->notifications)
+	dlist_foreach(iter, &s->notifications)
 	{
 		PgaNotification *n = dlist_container(PgaNotification, node, iter.cur);
 		Datum		values[3];
@@ -212,9 +213,9 @@ pgasync_notifications(PG_FUNCTION_ARGS)
 	}
 
 	/* all of them are in the result: forget them */
-	dlist_foreach_modify(iter, &s->notifications)
+	dlist_foreach_modify(miter, &s->notifications)
 	{
-		PgaNotification *n = dlist_container(PgaNotification, node, iter.cur);
+		PgaNotification *n = dlist_container(PgaNotification, node, miter.cur);
 
 		dlist_delete(&n->node);
 		pfree(n->channel);
