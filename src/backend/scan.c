@@ -14,8 +14,9 @@
  * list, no ORDINALITY, no LATERAL reference, in a query that does not
  * refer to an enclosing one), a custom path.  Its scan evaluates the
  * arguments on the first call, starts the remote queries as the function
- * would, and returns each DataRow decoded straight into the scan slot.  Results, errors and the
- * statement cache are the function's: the same runner does the work.
+ * would, and returns each DataRow decoded straight into the scan slot.
+ * Results, errors and the statement cache are the function's: the same
+ * runner does the work.
  *
  * While the scan reads, its connections are busy.  Anything else that
  * needs one of them -- another pgasync call in the same query, or in a
