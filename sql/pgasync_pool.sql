@@ -220,12 +220,24 @@ SET pgasync.max_connections = :budget;
 SELECT pgasync.create_pool('big', :'dsn', '{"min_size": 2, "max_size": 3}');
 SELECT pgasync.create_pool('big', :'dsn', '{"min_size": 1, "max_size": 3}');
 SELECT pgasync.fetchval('big', 'SELECT 1');
+-- with the budget used up, a fan-out through the pool takes its idle
+-- connection: no new one is needed
+SELECT count(*) AS budget FROM pgasync.connections() \gset
+SET pgasync.max_connections = :budget;
+SELECT * FROM pgasync.fanout(ARRAY['big'], 'SELECT 42') AS t(a int);
 RESET pgasync.max_connections;
+-- pgasync.copy takes a pool's settings and opens connections of its own
+CREATE TABLE pool_copy_src AS SELECT g FROM generate_series(1, 100) g;
+CREATE TABLE pool_copy_dst (g int);
+SELECT pgasync.copy('big', 'pool_copy_src', 'big', 'pool_copy_dst');
+SELECT count(*), sum(g) FROM pool_copy_dst;
+DROP TABLE pool_copy_src, pool_copy_dst;
 -- another role may not use the pool
 CREATE ROLE regress_pgasync_pool_other;
 GRANT USAGE ON SCHEMA pgasync TO regress_pgasync_pool_other;
 SET ROLE regress_pgasync_pool_other;
 SELECT pgasync.fetchval('p', 'SELECT 1');
+SELECT pgasync.copy('p', 'SELECT 1', 'p', 'nowhere');
 SELECT pgasync.close_pool('p');
 SELECT count(*) FROM pgasync.pools();
 RESET ROLE;

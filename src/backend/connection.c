@@ -483,7 +483,7 @@ PgaSessionGetNoWait(const char *target)
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
 			 errmsg("pgasync target \"%s\" does not exist", target),
-			 errdetail("A target is a connection opened with pgasync.connect(), a pgasync_fdw foreign server, or a connection string.")));
+			 errdetail("A target is a connection opened with pgasync.connect(), a pool, a pgasync_fdw foreign server, or a connection string.")));
 	return NULL;				/* keep compiler quiet */
 }
 
@@ -511,6 +511,13 @@ PgaSessionsToOpen(char **targets, int n)
 		{
 			named_key(key, targets[i]);
 			s = hash_search(pga_sessions, key, HASH_FIND, NULL);
+			/* a pool opens a connection only when none is free */
+			if (s == NULL && PgaPoolExists(targets[i]))
+			{
+				if (PgaPoolWouldOpen(targets[i]))
+					needed++;
+				continue;
+			}
 		}
 		if (s == NULL && !looks_like_dsn(targets[i]) &&
 			(server = find_pgasync_server(targets[i])) != NULL)
@@ -568,6 +575,24 @@ PgaResolveTarget(const char *target, PgaTarget *out, char **label)
 		*label = pstrdup(s->label);
 		return;
 	}
+	if (strlen(target) < NAMEDATALEN)
+	{
+		Oid			serverid;
+		const char *conninfo;
+		PgaSessionOptions opts;
+
+		/* a pool: its server or connection string, and its options */
+		if (PgaPoolSettingsOf(target, &serverid, &conninfo, &opts))
+		{
+			if (OidIsValid(serverid))
+				PgaTargetFromServer(GetForeignServer(serverid), out);
+			else
+				PgaTargetFromDsn(conninfo, out);
+			out->opts = opts;
+			*label = psprintf("\"%s\"", target);
+			return;
+		}
+	}
 	if (!looks_like_dsn(target) && (server = find_pgasync_server(target)) != NULL)
 	{
 		PgaTargetFromServer(server, out);
@@ -583,7 +608,7 @@ PgaResolveTarget(const char *target, PgaTarget *out, char **label)
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
 			 errmsg("pgasync target \"%s\" does not exist", target),
-			 errdetail("A target is a connection opened with pgasync.connect(), a pgasync_fdw foreign server, or a connection string.")));
+			 errdetail("A target is a connection opened with pgasync.connect(), a pool, a pgasync_fdw foreign server, or a connection string.")));
 }
 
 PgaSession *

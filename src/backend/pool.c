@@ -140,6 +140,39 @@ pool_check_owner(PgaPool *pool)
 				 errdetail("The pool was created by another role.")));
 }
 
+bool
+PgaPoolSettingsOf(const char *name, Oid *serverid, const char **conninfo,
+				  PgaSessionOptions *opts)
+{
+	PgaPool    *pool = pool_lookup(name);
+
+	if (pool == NULL)
+		return false;
+	pool_check_owner(pool);
+	*serverid = pool->serverid;
+	*conninfo = pool->conninfo;
+	*opts = pool->opts;
+	return true;
+}
+
+bool
+PgaPoolWouldOpen(const char *name)
+{
+	PgaPool    *pool = pool_lookup(name);
+	ListCell   *lc;
+
+	if (pool == NULL)
+		return false;
+	foreach(lc, pool->members)
+	{
+		PgaPoolMember *m = lfirst(lc);
+
+		if (m->state == PGA_MEMBER_IDLE || m->state == PGA_MEMBER_HELD)
+			return false;
+	}
+	return true;
+}
+
 static PgaPoolMember *
 pool_find_member(PgaPool *pool, PgaSession *s)
 {

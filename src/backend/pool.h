@@ -27,6 +27,22 @@ typedef struct PgaPool PgaPool;
 extern bool PgaPoolExists(const char *name);
 
 /*
+ * The connection settings of the pool called name (its server or
+ * connection string, and its members' options), for work that opens
+ * connections of its own, such as pgasync.copy(); false when no pool has
+ * that name.  Raises an error when the pool is another role's.
+ */
+extern bool PgaPoolSettingsOf(const char *name, Oid *serverid,
+							  const char **conninfo, PgaSessionOptions *opts);
+
+/*
+ * Would taking a connection from the pool called name open a new one (it
+ * has no idle member and none held for this transaction)?  False when no
+ * pool has that name.
+ */
+extern bool PgaPoolWouldOpen(const char *name);
+
+/*
  * Acquire a member of the pool called name for one call: a member the
  * local transaction holds, else the most recently used idle one, else a
  * new one (connecting in the background).  NULL when no pool has that
