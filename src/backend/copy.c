@@ -1175,6 +1175,44 @@ copy_stream_copied(CopyState *cs, CopyStream *st)
 		copy_send_query(st->dst, REQ_COMMIT, "COMMIT");
 }
 
+/* A COPY's CommandComplete: the rows it reports. */
+static void
+copy_note_rows(const pgw_event *ev, int64 *rows)
+{
+	if (strncmp(ev->msg.u.command_complete.tag, "COPY ", 5) == 0)
+		*rows = (int64) PgaCommandTagRows(ev->msg.u.command_complete.tag);
+}
+
+/*
+ * One side of a stream is ready again after its COPY; once both are, the
+ * stream is copied.
+ */
+static void
+copy_side_ready(CopyState *cs, CopyConn *cc)
+{
+	CopyStream *st = cc->stream;
+
+	cc->req = REQ_NONE;
+	if (cc->role == ROLE_SOURCE)
+	{
+		st->src_done = true;
+		if (!st->src_copy_done || st->src_rows < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("source server %s ended without sending COPY data", cc->label)));
+	}
+	else
+	{
+		st->dst_done = true;
+		if (!st->dst_copy_ended || st->dst_rows < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("destination server %s ended the COPY unexpectedly", cc->label)));
+	}
+	if (st->src_done && st->dst_done)
+		copy_stream_copied(cs, st);
+}
+
 static void
 copy_on_source_event(CopyState *cs, CopyConn *cc, pgw_event *ev)
 {
@@ -1196,18 +1234,10 @@ copy_on_source_event(CopyState *cs, CopyConn *cc, pgw_event *ev)
 				copy_end_dest_copy(cs, st);
 			break;
 		case PGW_EV_COMMAND_COMPLETE:
-			if (strncmp(ev->msg.u.command_complete.tag, "COPY ", 5) == 0)
-				st->src_rows = (int64) PgaCommandTagRows(ev->msg.u.command_complete.tag);
+			copy_note_rows(ev, &st->src_rows);
 			break;
 		case PGW_EV_READY:
-			cc->req = REQ_NONE;
-			st->src_done = true;
-			if (!st->src_copy_done || st->src_rows < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_PROTOCOL_VIOLATION),
-						 errmsg("source server %s ended without sending COPY data", cc->label)));
-			if (st->dst_done)
-				copy_stream_copied(cs, st);
+			copy_side_ready(cs, cc);
 			break;
 		default:
 			break;
@@ -1234,18 +1264,10 @@ copy_on_dest_event(CopyState *cs, CopyConn *cc, pgw_event *ev)
 				copy_end_dest_copy(cs, st);
 			break;
 		case PGW_EV_COMMAND_COMPLETE:
-			if (strncmp(ev->msg.u.command_complete.tag, "COPY ", 5) == 0)
-				st->dst_rows = (int64) PgaCommandTagRows(ev->msg.u.command_complete.tag);
+			copy_note_rows(ev, &st->dst_rows);
 			break;
 		case PGW_EV_READY:
-			cc->req = REQ_NONE;
-			st->dst_done = true;
-			if (!st->dst_copy_ended || st->dst_rows < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_PROTOCOL_VIOLATION),
-						 errmsg("destination server %s ended the COPY unexpectedly", cc->label)));
-			if (st->src_done)
-				copy_stream_copied(cs, st);
+			copy_side_ready(cs, cc);
 			break;
 		default:
 			break;
