@@ -931,6 +931,33 @@ PgaSessionNamedExists(const char *name)
  * ----------------------------------------------------------------
  */
 
+void
+PgaCheckNewName(const char *name, bool pool)
+{
+	if (name[0] == '\0' || strlen(name) >= NAMEDATALEN)
+	{
+		if (pool)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid pgasync pool name \"%s\"", name),
+					 errdetail("Names must be between 1 and %d bytes long.", NAMEDATALEN - 1)));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid pgasync connection name \"%s\"", name),
+				 errdetail("Names must be between 1 and %d bytes long.", NAMEDATALEN - 1)));
+	}
+	if (PgaSessionNamedExists(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("pgasync connection \"%s\" already exists", name),
+				 pool ? errdetail("Pools and named connections share one namespace.") : 0));
+	if (PgaPoolExists(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("pgasync pool \"%s\" already exists", name),
+				 pool ? 0 : errdetail("Pools and named connections share one namespace.")));
+}
+
 /*
  * pgasync.connect(name text, dsn text, options jsonb DEFAULT '{}')
  *
@@ -956,21 +983,8 @@ pgasync_connect(PG_FUNCTION_ARGS)
 	dsn = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	options = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 
-	if (name[0] == '\0' || strlen(name) >= NAMEDATALEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid pgasync connection name \"%s\"", name),
-				 errdetail("Names must be between 1 and %d bytes long.", NAMEDATALEN - 1)));
+	PgaCheckNewName(name, false);
 	named_key(key, name);
-	if (hash_search(pga_sessions, key, HASH_FIND, NULL) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("pgasync connection \"%s\" already exists", name)));
-	if (PgaPoolExists(name))
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("pgasync pool \"%s\" already exists", name),
-				 errdetail("Pools and named connections share one namespace.")));
 
 	memset(&probe, 0, sizeof(probe));
 	if (!looks_like_dsn(dsn))

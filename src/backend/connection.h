@@ -169,6 +169,12 @@ extern void PgaSessionDestroy(PgaSession *s);
 /* Is there a connection opened with pgasync.connect() under this name? */
 extern bool PgaSessionNamedExists(const char *name);
 
+/*
+ * Check the name of a new named connection (pool false) or pool: 1 to
+ * NAMEDATALEN - 1 bytes, used by neither, as the two share one namespace.
+ */
+extern void PgaCheckNewName(const char *name, bool pool);
+
 /* Statement cache */
 extern PgaStatement *PgaStatementLookup(PgaSession *s, const char *sql,
 										int nparams, const Oid *types);

@@ -746,20 +746,7 @@ pgasync_create_pool(PG_FUNCTION_ARGS)
 	dsn = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	options = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 
-	if (name[0] == '\0' || strlen(name) >= NAMEDATALEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid pgasync pool name \"%s\"", name),
-				 errdetail("Names must be between 1 and %d bytes long.", NAMEDATALEN - 1)));
-	if (pool_lookup(name) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("pgasync pool \"%s\" already exists", name)));
-	if (PgaSessionNamedExists(name))
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("pgasync connection \"%s\" already exists", name),
-				 errdetail("Pools and named connections share one namespace.")));
+	PgaCheckNewName(name, true);
 
 	memset(&probe, 0, sizeof(probe));
 	server = find_pgasync_server(dsn);
