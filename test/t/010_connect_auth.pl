@@ -30,6 +30,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use PgasyncTest;
+
 my $certs = $ENV{PGW_TEST_CERTS};
 
 BAIL_OUT('PGW_TEST_CERTS must name a make-certs.sh output directory')
@@ -216,14 +220,6 @@ sub rdsn
 		%kv);
 	return join(' ',
 		map { "$_=$all{$_}" } grep { defined $all{$_} } sort keys %all);
-}
-
-# Quote a string for SQL.
-sub lit
-{
-	my $s = shift;
-	$s =~ s/'/''/g;
-	return "'$s'";
 }
 
 # fetchval through a connection string

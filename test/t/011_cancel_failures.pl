@@ -29,6 +29,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use PgasyncTest;
+
 my $certs = $ENV{PGW_TEST_CERTS};
 
 BAIL_OUT('PGW_TEST_CERTS must name a make-certs.sh output directory')
@@ -83,71 +87,9 @@ my $dsn_plain =
   "host=127.0.0.1 port=$rport dbname=postgres user=ruser password=$password "
   . "sslmode=disable";
 
-# Quote a string for SQL.
-sub lit
-{
-	my $s = shift;
-	$s =~ s/'/''/g;
-	return "'$s'";
-}
-
 #
 # Background psql sessions on the local node
 #
-
-sub new_session
-{
-	my $bg = $local->background_psql(
-		'postgres',
-		on_error_stop => 0,
-		extra_params  => [ '-v', 'VERBOSITY=verbose' ]);
-	$bg->set_query_timer_restart;
-	return $bg;
-}
-
-# Run SQL in a session and wait; returns (stdout, stderr, seconds).
-sub run
-{
-	my ($bg, $sql) = @_;
-	my $t0 = time;
-
-	$bg->{stderr} = '';
-	my $out = $bg->query($sql);
-	my $err = $bg->{stderr};
-	$bg->{stderr} = '';
-	return ($out, $err, time - $t0);
-}
-
-# Start SQL in a session without waiting for it.
-sub start_async
-{
-	my ($bg, $sql) = @_;
-
-	$bg->{stdout} = '';
-	$bg->{stderr} = '';
-	$bg->{timeout}->start;
-	$bg->{stdin} .= "$sql\n;\n\\echo ASYNC_DONE\n\\warn ASYNC_DONE\n";
-	$bg->{run}->pump_nb;
-	return;
-}
-
-# Wait for what start_async() started; returns (stdout, stderr, time when
-# it finished).
-sub finish_async
-{
-	my ($bg) = @_;
-
-	$bg->{run}->pump
-	  until ($bg->{stdout} =~ /ASYNC_DONE\n/ && $bg->{stderr} =~ /ASYNC_DONE\n/)
-	  || $bg->{timeout}->is_expired;
-	die "background query timed out" if $bg->{timeout}->is_expired;
-	my $t = time;
-	my ($out, $err) = ($bg->{stdout}, $bg->{stderr});
-	s/\n?ASYNC_DONE\n// for ($out, $err);
-	$bg->{stdout} = '';
-	$bg->{stderr} = '';
-	return ($out, $err, $t);
-}
 
 #
 # The remote side
@@ -246,7 +188,7 @@ sub interrupted_query
 # Cancellation and timeouts
 ###########################################################################
 
-my $bg = new_session();
+my $bg = new_session($local);
 my ($out, $err, $secs);
 
 ($out, $err) = run($bg,
@@ -403,7 +345,7 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER ct_srv
 
 # pg_terminate_backend() of the local backend: the remote query stops too
 {
-	my $bg2 = new_session();
+	my $bg2 = new_session($local);
 	($out, $err) = run($bg2,
 		"SELECT pgasync.fetchval(" . lit($dsn_tls) . ", 'SELECT 1');\n"
 		  . 'SELECT pg_backend_pid()');

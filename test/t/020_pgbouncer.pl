@@ -34,6 +34,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use PgasyncTest;
+
 my $pgbouncer = $ENV{PGBOUNCER} // '/usr/sbin/pgbouncer';
 
 plan skip_all => "pgbouncer not found at $pgbouncer" unless -x $pgbouncer;
@@ -172,65 +176,6 @@ END
 $$;
 });
 
-# Quote a string for SQL.
-sub lit
-{
-	my $s = shift;
-	$s =~ s/'/''/g;
-	return "'$s'";
-}
-
-sub new_session
-{
-	my $bg = $local->background_psql(
-		'postgres',
-		on_error_stop => 0,
-		extra_params  => [ '-v', 'VERBOSITY=verbose' ]);
-	$bg->set_query_timer_restart;
-	return $bg;
-}
-
-# Run SQL in a session and wait; returns (stdout, stderr).
-sub run
-{
-	my ($bg, $sql) = @_;
-
-	$bg->{stderr} = '';
-	my $out = $bg->query($sql);
-	my $err = $bg->{stderr};
-	$bg->{stderr} = '';
-	return ($out, $err);
-}
-
-# Start SQL in a session without waiting for it.
-sub start_async
-{
-	my ($bg, $sql) = @_;
-
-	$bg->{stdout} = '';
-	$bg->{stderr} = '';
-	$bg->{timeout}->start;
-	$bg->{stdin} .= "$sql\n;\n\\echo ASYNC_DONE\n\\warn ASYNC_DONE\n";
-	$bg->{run}->pump_nb;
-	return;
-}
-
-# Wait for what start_async() started; returns (stdout, stderr).
-sub finish_async
-{
-	my ($bg) = @_;
-
-	$bg->{run}->pump
-	  until ($bg->{stdout} =~ /ASYNC_DONE\n/ && $bg->{stderr} =~ /ASYNC_DONE\n/)
-	  || $bg->{timeout}->is_expired;
-	die "background query timed out" if $bg->{timeout}->is_expired;
-	my ($out, $err) = ($bg->{stdout}, $bg->{stderr});
-	s/\n?ASYNC_DONE\n// for ($out, $err);
-	$bg->{stdout} = '';
-	$bg->{stderr} = '';
-	return ($out, $err);
-}
-
 # Connect a named connection through pgbouncer, with options (jsonb text).
 sub connect_conn
 {
@@ -251,8 +196,8 @@ sub server_pid_of
 }
 
 my ($out, $err);
-my $bg1 = new_session();
-my $bg2 = new_session();
+my $bg1 = new_session($local);
+my $bg2 = new_session($local);
 
 ###########################################################################
 # statement_cache_size 0: two sessions at once

@@ -40,6 +40,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use PgasyncTest;
+
 #
 # The clusters
 #
@@ -75,14 +79,6 @@ sub dsn
 }
 sub shown { my ($i) = @_; return "127.0.0.1:$ports[$i - 1]/postgres"; }
 
-# Quote a string for SQL.
-sub lit
-{
-	my $s = shift;
-	$s =~ s/'/''/g;
-	return "'$s'";
-}
-
 # An ARRAY[...] of quoted strings
 sub arr { return 'ARRAY[' . join(', ', map { lit($_) } @_) . ']'; }
 
@@ -108,34 +104,8 @@ CREATE FUNCTION fo_probe() RETURNS text $probe;
 }
 $r1->safe_psql('postgres', 'INSERT INTO u VALUES (1)');
 
-#
-# Background psql sessions on the local node (as in 011_cancel_failures.pl)
-#
-sub new_session
-{
-	my $bg = $local->background_psql(
-		'postgres',
-		on_error_stop => 0,
-		extra_params  => [ '-v', 'VERBOSITY=verbose' ]);
-	$bg->set_query_timer_restart;
-	return $bg;
-}
-
 # The non-empty lines of psql's output (void results print empty lines)
 sub nonempty { return join("\n", grep { $_ ne '' } split(/\n/, shift)); }
-
-# Run SQL in a session and wait; returns (stdout, stderr, seconds).
-sub run
-{
-	my ($bg, $sql) = @_;
-	my $t0 = time;
-
-	$bg->{stderr} = '';
-	my $out = $bg->query($sql);
-	my $err = $bg->{stderr};
-	$bg->{stderr} = '';
-	return ($out, $err, time - $t0);
-}
 
 #
 # The remote side
@@ -192,7 +162,7 @@ sub remotes_stop
 	  or diag(defined $t ? "after $t s" : 'still running after 10 s');
 }
 
-my $bg = new_session();
+my $bg = new_session($local);
 my ($out, $err, $secs);
 
 ($out, $err) = run($bg,
@@ -707,7 +677,7 @@ like($err, qr/connection "s1" does not exist/, 'send: only on named connections'
 ###########################################################################
 
 {
-	my $bg2 = new_session();
+	my $bg2 = new_session($local);
 	my $list = arr(map { dsn($_, 'application_name=fo_lat') } (1 .. 3));
 	my $sql = "SELECT count(*) FROM pgasync.fanout($list, 'SELECT pg_sleep(0.5)') AS t(x text)";
 

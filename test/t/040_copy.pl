@@ -27,6 +27,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use PgasyncTest;
+
 my $src = PostgreSQL::Test::Cluster->new('src');
 $src->init;
 $src->append_conf('postgresql.conf', "max_prepared_transactions = 0\n");
@@ -47,14 +51,6 @@ sub dsn
 {
 	my ($node) = @_;
 	return 'host=' . $node->host . ' port=' . $node->port . ' dbname=postgres';
-}
-
-# Quote a string for SQL.
-sub lit
-{
-	my $s = shift;
-	$s =~ s/'/''/g;
-	return "'$s'";
 }
 
 my $S = lit(dsn($src));
@@ -132,55 +128,6 @@ sub nothing_left
 		"$what: no pgasync backend on source or destination, no lock on $table, no prepared transaction"
 	);
 	return time - $t0;
-}
-
-#
-# Background sessions on the local node
-#
-sub new_session
-{
-	my $bg = $local->background_psql(
-		'postgres',
-		on_error_stop => 0,
-		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	$bg->set_query_timer_restart;
-	return $bg;
-}
-
-sub run
-{
-	my ($bg, $sql) = @_;
-	$bg->{stderr} = '';
-	my $out = $bg->query($sql);
-	my $err = $bg->{stderr};
-	$bg->{stderr} = '';
-	return ($out, $err);
-}
-
-sub start_async
-{
-	my ($bg, $sql) = @_;
-	$bg->{stdout} = '';
-	$bg->{stderr} = '';
-	$bg->{timeout}->start;
-	$bg->{stdin} .= "$sql\n;\n\\echo ASYNC_DONE\n\\warn ASYNC_DONE\n";
-	$bg->{run}->pump_nb;
-	return;
-}
-
-sub finish_async
-{
-	my ($bg) = @_;
-	$bg->{run}->pump
-	  until ($bg->{stdout} =~ /ASYNC_DONE\n/ && $bg->{stderr} =~ /ASYNC_DONE\n/)
-	  || $bg->{timeout}->is_expired;
-	die "background query timed out" if $bg->{timeout}->is_expired;
-	my $t = time;
-	my ($out, $err) = ($bg->{stdout}, $bg->{stderr});
-	s/\n?ASYNC_DONE\n// for ($out, $err);
-	$bg->{stdout} = '';
-	$bg->{stderr} = '';
-	return ($out, $err, $t);
 }
 
 # pid of a pgasync backend on $node whose query contains $pattern
@@ -559,7 +506,7 @@ $dst->safe_psql('postgres', 'TRUNCATE t_ok');
 # A source that takes a while: a pause every 2000 rows
 my $slow = 'SELECT id, val, amount, ts FROM t, LATERAL (SELECT CASE WHEN id % 2000 = 0 THEN pg_sleep(0.02) END) s';
 
-my $bg = new_session();
+my $bg = new_session($local);
 my $bg_pid = $bg->query_safe('SELECT pg_backend_pid()');
 
 # the destination backend is terminated
@@ -629,7 +576,7 @@ INSERT INTO wide SELECT g, repeat(md5(g::text), 7) FROM generate_series(1, 10000
 $dst->safe_psql('postgres', 'CREATE TABLE wide (id int8, pad text)');
 my $size = $src->safe_psql('postgres', "SELECT pg_table_size('wide') / 1048576");
 ok($size > 200, "memory: source table is $size MB");
-my $bg2 = new_session();
+my $bg2 = new_session($local);
 ($r, $re) = run($bg2, copy_sql($S, 'wide', $D, 'wide'));
 is($r . $re, '1000000', 'memory: the wide table is copied');
 my $hwm = $bg2->query_safe(
