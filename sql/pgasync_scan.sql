@@ -34,6 +34,23 @@ SELECT a, b FROM pgasync.fetch('s', 'SELECT g, g * 2 FROM generate_series(1, 5) 
 SELECT * FROM pgasync.fetch('s', 'SELECT $1::int + $2', 1, 2) AS t(a int);
 SELECT * FROM pgasync.fetch('s', 'SELECT $1::int + $2', VARIADIC ARRAY[3, 4]) AS t(a int);
 SELECT t FROM pgasync.fetch('s', 'SELECT 1, ''x''') AS t(a int, b text);
+-- the whole row, as a column or inside expressions and quals
+EXPLAIN (COSTS OFF, VERBOSE)
+SELECT t FROM pgasync.fetch('s', 'SELECT 1, ''x''') AS t(a int, b text);
+SELECT row_to_json(t), t.a FROM pgasync.fetch('s', 'SELECT g, md5(g::text) FROM generate_series(1, 3) g')
+  AS t(a int, b text) WHERE t IS NOT NULL AND (t).a <> 2;
+SELECT count(*), count(DISTINCT t), min((t).b) FROM pgasync.fetch('s',
+  'SELECT g, md5(g::text) FROM generate_series(1, 100000) g') AS t(a int, b text);
+SELECT t FROM pgasync.fanout(ARRAY['s'], 'SELECT 7') AS t(tag text, a int);
+-- row marks (UPDATE ... FROM, FOR UPDATE) keep the function scan
+CREATE TEMP TABLE scan_upd (a int, b text);
+INSERT INTO scan_upd VALUES (1, 'old'), (2, 'kept');
+EXPLAIN (COSTS OFF)
+UPDATE scan_upd SET b = t.b FROM pgasync.fetch('s', 'SELECT 1, ''new''') AS t(a int, b text)
+  WHERE scan_upd.a = t.a;
+UPDATE scan_upd SET b = t.b FROM pgasync.fetch('s', 'SELECT 1, ''new''') AS t(a int, b text)
+  WHERE scan_upd.a = t.a;
+SELECT * FROM scan_upd ORDER BY a;
 SELECT count(*), sum(a) FROM pgasync.fetch('s', 'SELECT g FROM generate_series(1, 100000) g') AS t(a int);
 SET pgasync.stream_fetch = off;
 SELECT count(*), sum(a) FROM pgasync.fetch('s', 'SELECT g FROM generate_series(1, 100000) g') AS t(a int);
@@ -69,6 +86,8 @@ SELECT x, a FROM generate_series(1, 3) x
   JOIN pgasync.fetch('s', 'SELECT g FROM generate_series(1, 3) g') AS t(a int) ON x = a;
 SELECT x, a FROM generate_series(1, 3) x
   JOIN pgasync.fetch('s', 'SELECT g FROM generate_series(1, 3) g') AS t(a int) ON x = a;
+SELECT x, t FROM generate_series(1, 3) x
+  JOIN pgasync.fetch('s', 'SELECT g, g * 10 FROM generate_series(1, 3) g') AS t(a int, b int) ON x = a;
 SELECT queries AS q0 FROM pgasync.connections() WHERE name = 's' \gset
 SELECT count(*) FROM generate_series(1, 50) x
   JOIN pgasync.fetch('s', 'SELECT g FROM generate_series(1, 10) g') AS t(a int) ON x = a;

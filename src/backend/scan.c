@@ -14,7 +14,8 @@
  * list, no ORDINALITY, no LATERAL reference, in a query that does not
  * refer to an enclosing one), a custom path.  Its scan evaluates the
  * arguments on the first call, starts the remote queries as the function
- * would, and returns each DataRow decoded straight into the scan slot.
+ * would, and returns each DataRow decoded straight into the scan slot
+ * (with the whole row made of its columns, when the query refers to it).
  * Results, errors and the statement cache are the function's: the same
  * runner does the work.
  *
@@ -44,11 +45,13 @@
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/extensible.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
+#include "optimizer/optimizer.h"
 #include "optimizer/restrictinfo.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
@@ -109,6 +112,8 @@ typedef struct FetchScanState
 	int			maxsessions;
 	Tuplestorestate *store;		/* rows read ahead, or NULL */
 	TupleTableSlot *store_slot; /* ... read through this slot */
+	TupleDesc	rowdesc;		/* the column definition list's columns */
+	int			wholerow;		/* scan column of the whole row (0: none) */
 	Datum	   *values;			/* decoding buffers for the store */
 	bool	   *nulls;
 	MemoryContextCallback forget;	/* the executor's memory goes */
@@ -245,12 +250,17 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	if (kind == SCAN_NONE)
 		return;
 
-	/* the scan produces plain columns, not whole-row values */
+	/*
+	 * The scan produces the columns and, when asked, the whole row; not
+	 * for row marks (UPDATE ... FROM, FOR UPDATE), whose rechecks the
+	 * function scan serves.
+	 */
 	foreach(lc, rel->reltarget->exprs)
 	{
 		Var		   *var = (Var *) lfirst(lc);
 
-		if (!IsA(var, Var) || var->varno != rti || var->varattno <= 0)
+		if (!IsA(var, Var) || var->varno != rti || var->varattno < 0 ||
+			(var->varattno == 0 && root->rowMarks != NIL))
 			return;
 	}
 	foreach(lc, rel->pathlist)
@@ -319,6 +329,26 @@ fetch_plan_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 							 makeTargetEntry((Expr *) var, attno,
 											 pstrdup(strVal(lfirst(lcn))), false));
 		attno++;
+	}
+	/*
+	 * ... and the whole row after them, if the plan's target list or quals
+	 * refer to it (by now the target list may hold expressions over it)
+	 */
+	foreach(lct, pull_var_clause((Node *) list_make2(tlist,
+													 extract_actual_clauses(clauses, false)),
+								 PVC_RECURSE_AGGREGATES |
+								 PVC_RECURSE_WINDOWFUNCS |
+								 PVC_RECURSE_PLACEHOLDERS))
+	{
+		Var		   *var = (Var *) lfirst(lct);
+
+		if (var->varno == rel->relid && var->varattno == 0)
+		{
+			scan_tlist = lappend(scan_tlist,
+								 makeTargetEntry((Expr *) copyObject(var), attno,
+												 pstrdup(rte->eref->aliasname), false));
+			break;
+		}
 	}
 
 	cscan->scan.plan.targetlist = tlist;
@@ -417,6 +447,28 @@ fetch_begin(CustomScanState *node, EState *estate, int eflags)
 							 EXEC_FLAG_MARK)) != 0;
 	fss->phase = FETCH_IDLE;
 	fss->store_slot = ExecInitExtraTupleSlot(estate, tupdesc, &TTSOpsMinimalTuple);
+
+	/*
+	 * The remote rows fill the columns of the column definition list; a
+	 * whole-row column after them is made of those (a blessed record).
+	 */
+	fss->wholerow = 0;
+	fss->rowdesc = tupdesc;
+	if (cscan->custom_scan_tlist != NIL)
+	{
+		TargetEntry *last = llast_node(TargetEntry, cscan->custom_scan_tlist);
+
+		if (IsA(last->expr, Var) && ((Var *) last->expr)->varattno == 0)
+		{
+			int			i;
+
+			fss->wholerow = last->resno;
+			fss->rowdesc = CreateTemplateTupleDesc(tupdesc->natts - 1);
+			for (i = 1; i < tupdesc->natts; i++)
+				TupleDescCopyEntry(fss->rowdesc, i, tupdesc, i);
+			fss->rowdesc = BlessTupleDesc(fss->rowdesc);
+		}
+	}
 	fss->values = palloc(sizeof(Datum) * tupdesc->natts);
 	fss->nulls = palloc(sizeof(bool) * tupdesc->natts);
 	fss->runcxt = AllocSetContextCreate(estate->es_query_cxt,
@@ -434,6 +486,23 @@ fetch_emit(void *arg, Datum *values, bool *nulls)
 	FetchScanState *fss = (FetchScanState *) arg;
 	TupleTableSlot *slot = fss->css.ss.ss_ScanTupleSlot;
 
+	/*
+	 * The whole row, made of the columns: for the scan slot, in the
+	 * per-tuple memory the columns were decoded into; for the store (which
+	 * copies it), wherever the row is.
+	 */
+	if (fss->wholerow > 0)
+	{
+		MemoryContext old = NULL;
+
+		if (fss->store == NULL && fss->sink.decode_cxt != NULL)
+			old = MemoryContextSwitchTo(fss->sink.decode_cxt);
+		values[fss->wholerow - 1] =
+			HeapTupleGetDatum(heap_form_tuple(fss->rowdesc, values, nulls));
+		nulls[fss->wholerow - 1] = false;
+		if (old != NULL)
+			MemoryContextSwitchTo(old);
+	}
 	if (fss->store != NULL)
 		tuplestore_putvalues(fss->store, slot->tts_tupleDescriptor, values, nulls);
 	else
@@ -595,7 +664,7 @@ static void
 fetch_start(FetchScanState *fss)
 {
 	ExprContext *econtext = fss->css.ss.ps.ps_ExprContext;
-	TupleDesc	tupdesc = fss->css.ss.ss_ScanTupleSlot->tts_tupleDescriptor;
+	TupleDesc	tupdesc = fss->rowdesc;
 	int			nargs = list_length(fss->args);
 	MemoryContext old = MemoryContextSwitchTo(fss->runcxt);
 	FmgrInfo   *flinfo = palloc0(sizeof(FmgrInfo));
