@@ -39,6 +39,10 @@ EXPLAIN (COSTS OFF, VERBOSE)
 SELECT t FROM pgasync.fetch('s', 'SELECT 1, ''x''') AS t(a int, b text);
 SELECT row_to_json(t), t.a FROM pgasync.fetch('s', 'SELECT g, md5(g::text) FROM generate_series(1, 3) g')
   AS t(a int, b text) WHERE t IS NOT NULL AND (t).a <> 2;
+EXPLAIN (COSTS OFF, VERBOSE)
+SELECT a + 1 FROM pgasync.fetch('s', 'SELECT 1, ''x''') AS t(a int, b text) WHERE t IS NOT NULL;
+SELECT a + 1 FROM pgasync.fetch('s', 'SELECT g, ''x'' FROM generate_series(1, 2) g') AS t(a int, b text)
+  WHERE t IS NOT NULL;
 SELECT count(*), count(DISTINCT t), min((t).b) FROM pgasync.fetch('s',
   'SELECT g, md5(g::text) FROM generate_series(1, 100000) g') AS t(a int, b text);
 SELECT t FROM pgasync.fanout(ARRAY['s'], 'SELECT 7') AS t(tag text, a int);

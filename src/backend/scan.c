@@ -49,9 +49,9 @@
 #include "miscadmin.h"
 #include "nodes/extensible.h"
 #include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
-#include "optimizer/optimizer.h"
 #include "optimizer/restrictinfo.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
@@ -224,6 +224,7 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	RangeTblFunction *rtfunc;
 	FuncExpr   *fexpr;
 	FetchScanKind kind;
+	bool		wholerow = false;
 	Path	   *fpath = NULL;
 	CustomPath *cpath;
 	ListCell   *lc;
@@ -262,6 +263,15 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 		if (!IsA(var, Var) || var->varno != rti || var->varattno < 0 ||
 			(var->varattno == 0 && root->rowMarks != NIL))
 			return;
+		if (var->varattno == 0)
+			wholerow = true;
+	}
+	/* ... or the quals the scan itself checks */
+	foreach(lc, pull_var_clause((Node *) extract_actual_clauses(rel->baserestrictinfo, false),
+								PVC_RECURSE_PLACEHOLDERS))
+	{
+		if (((Var *) lfirst(lc))->varattno == 0)
+			wholerow = true;
 	}
 	foreach(lc, rel->pathlist)
 	{
@@ -294,8 +304,9 @@ fetch_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	cpath->path.startup_cost = 0;
 	cpath->path.total_cost = fpath->total_cost;
 	cpath->path.pathkeys = NIL;
-	cpath->flags = 0;
-	cpath->custom_private = list_make1(makeInteger((int) kind));
+	cpath->flags = CUSTOMPATH_SUPPORT_PROJECTION;	/* ExecScan projects */
+	cpath->custom_private = list_make2(makeInteger((int) kind),
+									   makeBoolean(wholerow));
 	cpath->methods = &fetch_path_methods;
 	add_path(rel, &cpath->path);
 }
@@ -331,25 +342,14 @@ fetch_plan_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 		attno++;
 	}
 	/*
-	 * ... and the whole row after them, if the plan's target list or quals
-	 * refer to it (by now the target list may hold expressions over it)
+	 * ... and the whole row after them, if the query refers to it (the path
+	 * noted it: the scan projects, so the target list it will have is not
+	 * known yet)
 	 */
-	foreach(lct, pull_var_clause((Node *) list_make2(tlist,
-													 extract_actual_clauses(clauses, false)),
-								 PVC_RECURSE_AGGREGATES |
-								 PVC_RECURSE_WINDOWFUNCS |
-								 PVC_RECURSE_PLACEHOLDERS))
-	{
-		Var		   *var = (Var *) lfirst(lct);
-
-		if (var->varno == rel->relid && var->varattno == 0)
-		{
-			scan_tlist = lappend(scan_tlist,
-								 makeTargetEntry((Expr *) copyObject(var), attno,
-												 pstrdup(rte->eref->aliasname), false));
-			break;
-		}
-	}
+	if (boolVal(lsecond(best_path->custom_private)))
+		scan_tlist = lappend(scan_tlist,
+							 makeTargetEntry((Expr *) makeWholeRowVar(rte, rel->relid, 0, false),
+											 attno, pstrdup(rte->eref->aliasname), false));
 
 	cscan->scan.plan.targetlist = tlist;
 	cscan->scan.plan.qual = extract_actual_clauses(clauses, false);
