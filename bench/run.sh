@@ -79,6 +79,8 @@
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# install_missing, free_port
+. "$REPO/test/common.sh"
 BENCH=$REPO/bench
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=$PGBIN/pg_config
@@ -1089,25 +1091,10 @@ fi
 
 install_packages()
 {
-	local missing=()
-	local p
-
 	[ $PROFILE = 1 ] && PACKAGES+=(linux-perf)
 	[ "$FAN_N" -gt 0 ] && PACKAGES+=(postgresql-15-plproxy)
 	case " ${SELECTED[*]} " in *" copy_pgcopydb "*) PACKAGES+=(pgcopydb) ;; esac
-	for p in "${PACKAGES[@]}"; do
-		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q 'install ok installed'; then
-			missing+=("$p")
-		fi
-	done
-	if [ ${#missing[@]} -eq 0 ]; then
-		echo "all packages present"
-		return 0
-	fi
-	echo "installing: ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+	install_missing "${PACKAGES[@]}"
 }
 
 build_extension()
@@ -1156,9 +1143,6 @@ cleanup()
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# free_port: FREE_PORT, a TCP port nobody listens on
-. "$REPO/test/ports.sh"
 
 declare -A PORT SOCK
 

@@ -77,6 +77,8 @@ case $MODE in
 esac
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# install_missing, free_port
+. "$REPO/test/common.sh"
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=$PGBIN/pg_config
 PGXS_DIR=$(dirname "$PGBIN")/lib/pgxs
@@ -173,23 +175,7 @@ count_tap()
 #
 install_packages()
 {
-	local missing=()
-	local p
-
-	for p in "${PACKAGES[@]}"; do
-		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q 'install ok installed'; then
-			missing+=("$p")
-		fi
-	done
-	if [ ${#missing[@]} -eq 0 ]; then
-		echo "all packages present"
-		return 0
-	fi
-	echo "installing: ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+	install_missing "${PACKAGES[@]}"
 }
 
 #
@@ -216,9 +202,6 @@ cleanup()
 	fi
 }
 trap cleanup EXIT
-
-# free_port: FREE_PORT, a TCP port nobody listens on
-. "$REPO/test/ports.sh"
 
 declare -A PORT SOCK
 

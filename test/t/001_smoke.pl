@@ -23,13 +23,15 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use PgasyncTest;
+
 my $client = $ENV{PGW_SMOKE_CLIENT};
-my $certs  = $ENV{PGW_TEST_CERTS};
+my $certs  = test_certs();
 
 BAIL_OUT('PGW_SMOKE_CLIENT must name the smoke client binary')
   unless defined $client && -x $client;
-BAIL_OUT('PGW_TEST_CERTS must name a make-certs.sh output directory')
-  unless defined $certs && -f "$certs/root.crt";
 
 # Run the smoke client; returns (exit status, stdout, stderr).
 sub smoke

@@ -33,10 +33,7 @@ use FindBin;
 use lib $FindBin::RealBin;
 use PgasyncTest;
 
-my $certs = $ENV{PGW_TEST_CERTS};
-
-BAIL_OUT('PGW_TEST_CERTS must name a make-certs.sh output directory')
-  unless defined $certs && -f "$certs/root.crt";
+my $certs = test_certs();
 
 my $password = 'Remote-Pw-8842';
 

@@ -1,9 +1,9 @@
 #-------------------------------------------------------------------------
 #
 # PgasyncTest.pm
-#	  Helpers shared by pgasync's TAP tests: SQL literals, and background
-#	  psql sessions on a node whose statements run either to the end or
-#	  are started now and finished later.
+#	  Helpers shared by pgasync's TAP tests: the test certificates, SQL
+#	  literals, and background psql sessions on a node whose statements
+#	  run either to the end or are started now and finished later.
 #
 #-------------------------------------------------------------------------
 package PgasyncTest;
@@ -14,7 +14,18 @@ use warnings;
 use Exporter 'import';
 use Time::HiRes qw(time);
 
-our @EXPORT = qw(lit new_session run start_async finish_async);
+our @EXPORT = qw(test_certs lit new_session run start_async finish_async);
+
+# The directory of test certificates test/run.sh made (PGW_TEST_CERTS);
+# bails out when there is none.
+sub test_certs
+{
+	my $certs = $ENV{PGW_TEST_CERTS};
+
+	Test::More::BAIL_OUT('PGW_TEST_CERTS must name a make-certs.sh output directory')
+	  unless defined $certs && -f "$certs/root.crt";
+	return $certs;
+}
 
 # A string as an SQL literal.
 sub lit
